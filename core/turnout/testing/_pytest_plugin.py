@@ -1,0 +1,1 @@
+"""pytest plugin: gives plugin authors Turnout's conformance fixtures (work in progress)."""

@@ -1,0 +1,76 @@
+"""Metadata models of the built-in engine's component types (validation and documentation)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BuiltinMetadata(BaseModel):
+    """``workflow.builtin`` (alias ``workflow.dapr``): the embedded durable engine."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    state_store: str | None = Field(
+        default=None,
+        alias="stateStore",
+        description="Name of a state.sqlite or state.postgresql component holding the engine's state; "
+        "by default a SQLite file .turnout/<component name>.db under the working directory.",
+    )
+    max_concurrent_activities: int = Field(
+        default=64,
+        ge=1,
+        alias="maxConcurrentActivityInvocations",
+        description="How many activities run at once in this process (Dapr's name for the setting).",
+    )
+    max_concurrent_workflows: int = Field(
+        default=256,
+        ge=1,
+        alias="maxConcurrentWorkflowInvocations",
+        description="How many workflow turns are processed in one batch (and committed together).",
+    )
+    cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        alias="cacheSize",
+        description="How many running instances stay in memory, so a turn does not replay its history.",
+    )
+
+
+class SqliteMetadata(BaseModel):
+    """``state.sqlite``: an embedded SQLite database file."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    connection_string: str = Field(
+        default=".turnout/workflows.db",
+        alias="connectionString",
+        description="Path of the database file, relative to the working directory, or ':memory:'.",
+    )
+    busy_timeout_ms: int = Field(
+        default=30_000,
+        ge=0,
+        alias="busyTimeout",
+        description="How long a writer waits for a lock held by another process, in milliseconds.",
+    )
+    disable_wal: bool = Field(
+        default=False,
+        alias="disableWAL",
+        description="Use the rollback journal instead of write-ahead logging (for network file systems).",
+    )
+
+
+class PostgresMetadata(BaseModel):
+    """``state.postgresql``: a PostgreSQL database shared by several worker processes."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    connection_string: str = Field(
+        alias="connectionString",
+        description="libpq connection string or URL, e.g. 'host=127.0.0.1 user=postgres dbname=test'.",
+    )
+    schema_name: str = Field(
+        default="turnout", alias="schema", description="Schema that holds the engine's tables."
+    )
+    max_connections: int = Field(
+        default=10, ge=1, alias="maxConns", description="Size of the connection pool."
+    )

@@ -1,0 +1,71 @@
+"""Registers the built-in engine's component types through Turnout's plugin hook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from turnout import ComponentContext, ComponentRegistry, ComponentType, hookimpl
+
+from ._metadata import BuiltinMetadata, PostgresMetadata, SqliteMetadata
+
+DISTRIBUTION = "turnout"
+
+
+def _create_workflow_component(metadata: BaseModel, context: ComponentContext) -> Any:
+    from ._component import BuiltinWorkflowComponent
+
+    assert isinstance(metadata, BuiltinMetadata)
+    return BuiltinWorkflowComponent.from_metadata(metadata, context)
+
+
+def _create_sqlite_store(metadata: BaseModel, context: ComponentContext) -> Any:
+    from ._sqlite import SqliteStore
+
+    assert isinstance(metadata, SqliteMetadata)
+    return SqliteStore.from_metadata(metadata, context.working_dir)
+
+
+def _create_postgres_store(metadata: BaseModel, context: ComponentContext) -> Any:
+    from turnout import ComponentError
+
+    raise ComponentError(
+        "the PostgreSQL store is not available in this version yet; use state.sqlite",
+        file=context.file,
+        component=context.name,
+        field="spec.type",
+    )
+
+
+@hookimpl
+def turnout_register_components(registry: ComponentRegistry) -> None:
+    """The embedded engine and its two state stores."""
+    registry.register(
+        ComponentType(
+            type="workflow.builtin",
+            aliases=("workflow.dapr",),
+            metadata_model=BuiltinMetadata,
+            factory=_create_workflow_component,
+            distribution=DISTRIBUTION,
+            description="The built-in durable engine: event-sourced workflows as code, in-process.",
+        )
+    )
+    registry.register(
+        ComponentType(
+            type="state.sqlite",
+            metadata_model=SqliteMetadata,
+            factory=_create_sqlite_store,
+            distribution=DISTRIBUTION,
+            description="The built-in engine's state in an embedded SQLite file.",
+        )
+    )
+    registry.register(
+        ComponentType(
+            type="state.postgresql",
+            metadata_model=PostgresMetadata,
+            factory=_create_postgres_store,
+            distribution=DISTRIBUTION,
+            description="The built-in engine's state in PostgreSQL, shared by several workers.",
+        )
+    )
