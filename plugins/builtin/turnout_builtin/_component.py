@@ -1,0 +1,234 @@
+"""``workflow.builtin``: the management API over the built-in engine and its store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Collection
+from typing import Any, ClassVar
+
+from turnout import (
+    TERMINAL_STATUSES,
+    ComponentContext,
+    ComponentError,
+    ComponentKind,
+    Feature,
+    HistoryEvent,
+    InstanceNotFound,
+    InvalidState,
+    ListQuery,
+    RuntimeStatus,
+    StartRequest,
+    TurnoutError,
+    WaitTimeout,
+    WorkflowComponent,
+    WorkflowPage,
+    WorkflowState,
+    Workflows,
+)
+from turnout._serialization import dumps, loads
+
+from ._engine import Engine, new_execution_id
+from ._events import Event, Kind
+from ._metadata import BuiltinMetadata
+from ._sqlite import SqliteStore
+from ._store import InstanceRow, Message, Store
+
+APPLY_TIMEOUT = 10.0
+"""How long pause, resume and terminate wait for the engine to apply them before returning."""
+
+
+class BuiltinWorkflowComponent(WorkflowComponent):
+    """The embedded durable engine: runs a :class:`turnout.Workflows` registry on its store."""
+
+    features: ClassVar[frozenset[Feature]] = frozenset(Feature)
+
+    def __init__(
+        self,
+        store: Store,
+        workflows: Workflows | None,
+        *,
+        owns_store: bool = True,
+        metadata: BuiltinMetadata | None = None,
+    ) -> None:
+        self.component_type = "workflow.builtin"
+        self.store = store
+        self.workflows = workflows if workflows is not None else Workflows()
+        self._hosts_code = workflows is not None
+        self._owns_store = owns_store
+        meta = metadata or BuiltinMetadata()
+        self.engine = Engine(
+            store,
+            self.workflows,
+            max_activities=meta.max_concurrent_activities,
+            batch_size=meta.max_concurrent_workflows,
+            cache_size=meta.cache_size,
+        )
+
+    @classmethod
+    def from_metadata(cls, metadata: BuiltinMetadata, context: ComponentContext) -> BuiltinWorkflowComponent:
+        """Build from component metadata: a named state store, or a SQLite file of its own."""
+        if metadata.state_store:
+            store = context.resolve(metadata.state_store, ComponentKind.STATE)
+            if not isinstance(store, Store):
+                raise ComponentError(
+                    f"state store '{metadata.state_store}' cannot hold the built-in engine's state "
+                    "(use a state.sqlite or state.postgresql component)",
+                    file=context.file,
+                    component=context.name,
+                    field="spec.metadata.stateStore",
+                )
+            return cls(store, context.workflows, owns_store=False, metadata=metadata)
+        path = context.working_dir / ".turnout" / f"{context.name}.db"
+        return cls(SqliteStore(str(path)), context.workflows, owns_store=True, metadata=metadata)
+
+    async def open(self) -> None:
+        if self._owns_store:
+            await self.store.open()
+        await self.engine.start()
+
+    async def close(self) -> None:
+        await self.engine.stop()
+        if self._owns_store:
+            await self.store.close()
+
+    # -- starting and reading ------------------------------------------------------------
+
+    async def start(self, request: StartRequest) -> str:
+        if not self._hosts_code:
+            raise TurnoutError(
+                "the built-in engine runs workflow code, and no Workflows registry was given: "
+                "pass workflows=... to turnout.Runtime"
+            )
+        self.workflows.get_workflow(request.workflow_name)  # WorkflowNotRegistered, before anything is stored
+        now = time.time()
+        instance_id = request.instance_id or uuid.uuid4().hex
+        start_at = request.start_at.timestamp() if request.start_at is not None else None
+        data = dumps(request.input, what="workflow input")
+        row = InstanceRow(
+            instance_id=instance_id,
+            workflow_name=request.workflow_name,
+            status=RuntimeStatus.PENDING,
+            execution_id=new_execution_id(),
+            created_at=now,
+            last_updated_at=now,
+            input=data,
+            scheduled_start_at=start_at,
+        )
+        start = Event(Kind.WORKFLOW_STARTED, now, name=request.workflow_name, data=data)
+        await self.store.create_instance(row, start, start_at or now, request.replace)
+        if request.replace:
+            self.engine.forget([instance_id])
+        self.engine.wake(instance_id)
+        return instance_id
+
+    async def get(self, instance_id: str) -> WorkflowState | None:
+        row = await self.store.get_instance(instance_id)
+        return row.to_state() if row is not None else None
+
+    async def _row(self, instance_id: str) -> InstanceRow:
+        row = await self.store.get_instance(instance_id)
+        if row is None:
+            raise InstanceNotFound(instance_id, self.name or None)
+        return row
+
+    async def list(self, query: ListQuery) -> WorkflowPage:
+        rows, token = await self.store.list_instances(query)
+        return WorkflowPage(items=[r.to_state() for r in rows], next_page_token=token)
+
+    async def history(self, instance_id: str) -> list[HistoryEvent]:
+        await self._row(instance_id)
+        events = await self.store.load_history(instance_id)
+        return [_public(n, e) for n, e in enumerate(events)]
+
+    async def wait(
+        self,
+        instance_id: str,
+        *,
+        until: Collection[RuntimeStatus] = TERMINAL_STATUSES,
+        timeout: float | None = None,
+    ) -> WorkflowState:
+        """Woken by the engine's commits; polls as well for changes made by other processes."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            watcher = self.engine.watch(instance_id)
+            try:
+                state = await self.get(instance_id)
+                if state is None:
+                    raise InstanceNotFound(instance_id, self.name or None)
+                if state.runtime_status in until:
+                    return state
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    raise WaitTimeout(instance_id, timeout or 0.0, state)
+                poll = 1.0 if remaining is None else min(1.0, remaining)
+                try:
+                    await asyncio.wait_for(asyncio.shield(watcher), poll)
+                except TimeoutError:
+                    pass
+            finally:
+                self.engine.unwatch(instance_id, watcher)
+
+    # -- management ----------------------------------------------------------------------
+
+    async def _send(self, instance_id: str, event: Event) -> InstanceRow:
+        row = await self.store.enqueue(Message(instance_id, event, event.timestamp))
+        self.engine.wake(instance_id)
+        return row
+
+    async def _applied(self, instance_id: str, statuses: Collection[RuntimeStatus]) -> None:
+        # Management calls return once the engine has applied them, so that a get
+        # right after pause() shows SUSPENDED; the message is durable either way.
+        try:
+            await self.wait(instance_id, until=statuses, timeout=APPLY_TIMEOUT)
+        except (WaitTimeout, InstanceNotFound):
+            return
+
+    async def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        await self._send(instance_id, Event(Kind.EVENT_RAISED, time.time(), name=name, data=dumps(data)))
+
+    async def pause(self, instance_id: str, reason: str | None = None) -> None:
+        row = await self._row(instance_id)
+        if row.status.is_terminal:
+            raise InvalidState(instance_id, row.status.value, "pause", "the instance has already finished")
+        await self._send(instance_id, Event(Kind.SUSPENDED, time.time(), details={"reason": reason}))
+        await self._applied(instance_id, {RuntimeStatus.SUSPENDED, *TERMINAL_STATUSES})
+
+    async def resume(self, instance_id: str, reason: str | None = None) -> None:
+        row = await self._row(instance_id)
+        if row.status is not RuntimeStatus.SUSPENDED:
+            raise InvalidState(instance_id, row.status.value, "resume", "only a paused (SUSPENDED) instance resumes")
+        await self._send(instance_id, Event(Kind.RESUMED, time.time(), details={"reason": reason}))
+        await self._applied(instance_id, {RuntimeStatus.RUNNING, RuntimeStatus.PENDING, *TERMINAL_STATUSES})
+
+    async def terminate(self, instance_id: str, reason: str | None = None) -> None:
+        row = await self._row(instance_id)
+        if row.status.is_terminal:
+            return  # already finished: terminating is idempotent, as in Dapr
+        await self._send(instance_id, Event(Kind.TERMINATE_REQUESTED, time.time(), details={"reason": reason}))
+        await self._applied(instance_id, TERMINAL_STATUSES)
+
+    async def cancel(self, instance_id: str, reason: str | None = None) -> None:
+        await self._send(instance_id, Event(Kind.CANCEL_REQUESTED, time.time(), details={"reason": reason}))
+
+    async def purge(self, instance_id: str) -> None:
+        purged = await self.store.purge(instance_id)
+        self.engine.forget(purged)
+
+
+def _public(sequence: int, event: Event) -> HistoryEvent:
+    from datetime import UTC, datetime
+
+    data: dict[str, Any] = dict(event.details or {})
+    if event.data is not None:
+        data["payload"] = loads(event.data)
+    return HistoryEvent(
+        sequence=sequence,
+        timestamp=datetime.fromtimestamp(event.timestamp, UTC),
+        kind=event.kind.value,
+        name=event.name,
+        task_id=event.task_id,
+        data=data,
+    )

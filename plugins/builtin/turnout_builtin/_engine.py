@@ -1,0 +1,487 @@
+"""The engine's workers: turns of workflow instances, activities, and their commits.
+
+Three loops on the runtime's event loop:
+
+- the *turn loop* takes instances with visible inbox messages, runs one turn
+  of each (hot runs come from the in-memory cache; others replay their
+  history), and commits the whole batch in one transaction;
+- the *activity loop* claims activity tasks and runs them (``def`` ones on a
+  thread pool, ``async def`` ones on the loop), at most N at a time;
+- the *result flusher* delivers finished activities' results to their
+  instances in batches, or schedules their retries.
+
+The store is the source of truth at every step: a process killed at any
+instant leaves work that the next one finds (messages, unclaimed tasks) and
+finishes. Activities run at least once; each workflow step takes effect once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from turnout import (
+    ActivityContext,
+    FailureDetails,
+    RetryPolicy,
+    RuntimeStatus,
+    WorkflowNotRegistered,
+    Workflows,
+)
+from turnout._serialization import coerce, dumps, loads
+
+from ._events import EXECUTION_SCOPED, Event, Kind
+from ._executor import WorkflowRun, failure_of
+from ._store import (
+    ActivityOutcome,
+    ActivityTask,
+    InstanceRow,
+    Message,
+    NewChild,
+    NewTask,
+    Store,
+    TurnCommit,
+    TurnWork,
+)
+
+log = logging.getLogger("turnout.builtin")
+
+POLL_INTERVAL = 1.0
+"""Longest sleep between looks at the store, for work written by other processes."""
+
+
+def new_execution_id() -> str:
+    """A fresh id for one execution of an instance (a start, a replace, a continue-as-new)."""
+    return uuid.uuid4().hex
+
+
+class Engine:
+    """Runs the turns and activities of one store's instances in this process."""
+
+    def __init__(
+        self,
+        store: Store,
+        workflows: Workflows,
+        *,
+        max_activities: int = 64,
+        batch_size: int = 256,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.store = store
+        self.workflows = workflows
+        self.max_activities = max_activities
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._cache: OrderedDict[str, WorkflowRun] = OrderedDict()
+        self._watchers: dict[str, list[asyncio.Future[None]]] = {}
+        self._turn_wakeup = asyncio.Event()
+        self._activity_wakeup = asyncio.Event()
+        self._flush_wakeup = asyncio.Event()
+        self._results: list[ActivityOutcome] = []
+        # Instances whose visible messages all stay buffered (paused ones): skipped
+        # until a new message for them arrives, so the turn loop does not spin.
+        self._parked: set[str] = set()
+        self._running: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="turnout-activity")
+        self.stats = {"turns": 0, "replays": 0, "activities": 0, "commits": 0}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take over work left by dead processes and start the loops."""
+        await self.store.recover(self.owner)
+        self._loops = [
+            asyncio.create_task(self._guard(self._turn_loop), name="turnout-turns"),
+            asyncio.create_task(self._guard(self._activity_loop), name="turnout-activities"),
+            asyncio.create_task(self._guard(self._flush_loop), name="turnout-results"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop the loops; running activities are abandoned and run again by the next worker."""
+        for task in [*self._loops, *self._running]:
+            task.cancel()
+        await asyncio.gather(*self._loops, *self._running, return_exceptions=True)
+        self._loops.clear()
+        self._running.clear()
+        if self._results:
+            # Results already computed are delivered rather than recomputed.
+            with contextlib.suppress(Exception):
+                await self.store.finish_tasks(self._results)
+            self._results = []
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for futures in self._watchers.values():
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+        self._watchers.clear()
+
+    async def _guard(self, loop_fn: Any) -> None:
+        # A loop that dies would stall every instance: log, back off, go on.
+        delay = 0.05
+        while True:
+            try:
+                await loop_fn()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("turnout engine loop %s failed; restarting it", loop_fn.__name__)
+                self._cache.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def wake(self, instance_id: str | None = None) -> None:
+        """New messages were written (for ``instance_id``, if known): look for turns now."""
+        if instance_id is None:
+            self._parked.clear()
+        else:
+            self._parked.discard(instance_id)
+        self._turn_wakeup.set()
+
+    async def _sleep(self, wakeup: asyncio.Event) -> None:
+        now = time.time()
+        due = await self.store.next_due(now)
+        timeout = POLL_INTERVAL if due is None else min(POLL_INTERVAL, max(due - now, 0.0))
+        if wakeup.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), timeout)
+
+    # -- watching instances --------------------------------------------------------------
+
+    def watch(self, instance_id: str) -> asyncio.Future[None]:
+        """A future resolved after the next commit that changes this instance."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers.setdefault(instance_id, []).append(future)
+        return future
+
+    def unwatch(self, instance_id: str, future: asyncio.Future[None]) -> None:
+        """Forget a watcher that is no longer waited on."""
+        futures = self._watchers.get(instance_id)
+        if futures and future in futures:
+            futures.remove(future)
+            if not futures:
+                del self._watchers[instance_id]
+
+    def _notify(self, instance_ids: Collection[str]) -> None:
+        for iid in instance_ids:
+            for future in self._watchers.pop(iid, ()):
+                if not future.done():
+                    future.set_result(None)
+
+    def forget(self, instance_ids: Collection[str]) -> None:
+        """Drop cached runs (after a purge or replace)."""
+        for iid in instance_ids:
+            self._cache.pop(iid, None)
+
+    # -- turns ---------------------------------------------------------------------------
+
+    async def _turn_loop(self) -> None:
+        while True:
+            self._turn_wakeup.clear()
+            now = time.time()
+            ids = await self.store.ready_instances(now, self.batch_size, self._parked)
+            if not ids:
+                await self._sleep(self._turn_wakeup)
+                if not self._turn_wakeup.is_set():
+                    self._parked.clear()  # a quiet poll: look again at what others may have sent
+                continue
+            await self._run_turns(ids, now)
+
+    async def _run_turns(self, ids: list[str], now: float) -> None:
+        need_history = {iid for iid in ids if iid not in self._cache}
+        works = await self.store.load_turns(ids, now, need_history)
+        # A cached run whose length differs from the store's was overtaken: replay it.
+        for work in works:
+            run = self._cache.get(work.instance_id)
+            row = work.instance
+            if run is not None and row is not None and run.history_length != row.history_length:
+                self._cache.pop(work.instance_id, None)
+                work.history = await self.store.load_history(work.instance_id)
+        commits: list[TurnCommit] = []
+        runs: dict[str, WorkflowRun | None] = {}
+        for work in works:
+            commit, run = self._turn(work, now)
+            if commit is None:
+                self._parked.add(work.instance_id)
+                if run is not None:
+                    self._cache[work.instance_id] = run
+            else:
+                commits.append(commit)
+                runs[work.instance_id] = run
+        if not commits:
+            return
+        try:
+            stale = await self.store.commit_turns(commits)
+        except BaseException:
+            for commit in commits:  # the cached runs are ahead of the store now
+                self._cache.pop(commit.instance_id, None)
+            raise
+        self.stats["commits"] += 1
+        self.stats["turns"] += len(commits)
+        wake_activities = wake_turns = False
+        for commit in commits:
+            iid = commit.instance_id
+            run = runs[iid]
+            if iid in stale or run is None or commit.status.is_terminal or commit.reset_history:
+                self._cache.pop(iid, None)
+            else:
+                self._cache[iid] = run
+                self._cache.move_to_end(iid)
+            wake_activities = wake_activities or bool(commit.tasks)
+            for message in commit.messages:
+                self._parked.discard(message.instance_id)
+                wake_turns = True
+            if commit.terminate_children is not None:
+                self._parked.clear()
+                wake_turns = True
+            wake_turns = wake_turns or bool(commit.children)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        self._notify([c.instance_id for c in commits])
+        if wake_activities:
+            self._activity_wakeup.set()
+        if wake_turns:
+            self._turn_wakeup.set()
+
+    def _turn(self, work: TurnWork, now: float) -> tuple[TurnCommit | None, WorkflowRun | None]:
+        """One turn of one instance: pure computation, no I/O."""
+        row = work.instance
+        ids = [message_id for message_id, _ in work.messages]
+        if row is None or row.status.is_terminal:
+            if not ids:
+                return None, None
+            status = row.status if row is not None else RuntimeStatus.PENDING
+            return (
+                TurnCommit(
+                    instance_id=work.instance_id,
+                    expected_history_length=row.history_length if row is not None else -1,
+                    consumed=ids,
+                    new_events=[],
+                    status=status,
+                    last_updated_at=row.last_updated_at if row is not None else now,
+                    output=row.output if row is not None else None,
+                    failure=row.failure if row is not None else None,
+                    custom_status=row.custom_status if row is not None else None,
+                ),
+                None,
+            )
+        stale_ids: list[int] = []
+        events: list[Event] = []
+        id_of: dict[int, int] = {}
+        for message_id, event in work.messages:
+            if event.kind in EXECUTION_SCOPED and event.execution_id != row.execution_id:
+                stale_ids.append(message_id)  # a result for an execution that has ended
+                continue
+            events.append(event)
+            id_of[id(event)] = message_id
+        run = self._cache.get(row.instance_id)
+        if run is None:
+            run = WorkflowRun(self.workflows, row.instance_id)
+            run.replay(work.history or [])
+            if work.history:
+                self.stats["replays"] += 1
+        result = run.process(now, events)
+        consumed = stale_ids + [id_of[id(e)] for e in result.consumed]
+        if not result.consumed and not stale_ids:
+            return None, run  # everything stays buffered (a paused instance)
+        commit = TurnCommit(
+            instance_id=row.instance_id,
+            expected_history_length=row.history_length,
+            consumed=consumed,
+            new_events=result.new_events if result.consumed else [],
+            status=run.status,
+            last_updated_at=now,
+            output=run.output,
+            failure=run.failure.model_dump() if run.failure else None,
+            custom_status=run.custom_status,
+            workflow_name=run.workflow_name or None,
+        )
+        if not result.consumed:
+            commit.status = row.status
+            commit.output, commit.failure, commit.custom_status = row.output, row.failure, row.custom_status
+            return commit, run
+        self._outgoing(row, run, commit, now)
+        return commit, run
+
+    def _outgoing(self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, now: float) -> None:
+        """Turn the steps the code produced into tasks, timers, children and messages."""
+        for event in commit.new_events:
+            if event.kind is Kind.TASK_SCHEDULED:
+                assert event.task_id is not None and event.name is not None
+                commit.tasks.append(
+                    NewTask(
+                        instance_id=row.instance_id, execution_id=row.execution_id, task_id=event.task_id,
+                        name=event.name, input=event.data, retry=event.detail("retry"), visible_at=now,
+                        workflow_name=run.workflow_name,
+                    )
+                )
+            elif event.kind is Kind.TIMER_CREATED:
+                fire_at = float(event.detail("fire_at"))
+                fired = Event(
+                    Kind.TIMER_FIRED, fire_at, task_id=event.task_id, execution_id=row.execution_id,
+                    details={"fire_at": fire_at},
+                )
+                commit.messages.append(Message(row.instance_id, fired, fire_at))
+            elif event.kind is Kind.CHILD_SCHEDULED:
+                commit.children.append(self._child(row, event, now))
+            elif event.kind is Kind.WORKFLOW_COMPLETED:
+                self._completed(row, run, commit, event, now)
+            elif event.kind is Kind.CONTINUED_AS_NEW:
+                self._continued(row, run, commit, event, now)
+
+    def _child(self, row: InstanceRow, event: Event, now: float) -> NewChild:
+        child_id = str(event.detail("instance_id"))
+        child = InstanceRow(
+            instance_id=child_id, workflow_name=event.name or "", status=RuntimeStatus.PENDING,
+            execution_id=new_execution_id(), created_at=now, last_updated_at=now, input=event.data,
+            parent_instance_id=row.instance_id, parent_task_id=event.task_id,
+            parent_execution_id=row.execution_id,
+        )
+        failure = FailureDetails(
+            error_type="InstanceExists",
+            message=f"cannot start child workflow '{event.name}': instance id '{child_id}' is already in use",
+        )
+        return NewChild(
+            row=child,
+            start=Event(Kind.WORKFLOW_STARTED, now, name=event.name, data=event.data),
+            failure_if_exists=Event(
+                Kind.CHILD_FAILED, now, task_id=event.task_id, execution_id=row.execution_id,
+                details={"failure": failure.model_dump()},
+            ),
+        )
+
+    def _completed(self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, event: Event, now: float) -> None:
+        status = run.status
+        if status is RuntimeStatus.TERMINATED:
+            commit.terminate_children = str(event.detail("reason") or f"parent '{row.instance_id}' was terminated")
+        if row.parent_instance_id is None:
+            return
+        if status is RuntimeStatus.COMPLETED:
+            notice = Event(
+                Kind.CHILD_COMPLETED, now, task_id=row.parent_task_id, data=run.output,
+                execution_id=row.parent_execution_id,
+            )
+        else:
+            failure = run.failure or FailureDetails(
+                error_type=f"Workflow{status.value.title()}",
+                message=f"child workflow '{row.instance_id}' ended {status.value}",
+            )
+            notice = Event(
+                Kind.CHILD_FAILED, now, task_id=row.parent_task_id, execution_id=row.parent_execution_id,
+                details={"failure": failure.model_dump()},
+            )
+        commit.messages.append(Message(row.parent_instance_id, notice, now))
+
+    def _continued(self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, event: Event, now: float) -> None:
+        commit.reset_history = True
+        commit.new_events = []
+        commit.status = RuntimeStatus.RUNNING
+        commit.output = commit.failure = None
+        commit.new_execution_id = new_execution_id()
+        commit.new_input = event.data
+        start = Event(Kind.WORKFLOW_STARTED, now, name=run.workflow_name, data=event.data)
+        commit.messages.append(Message(row.instance_id, start, now))
+        for carried in run.carried_events:
+            commit.messages.append(Message(row.instance_id, carried, now))
+        # Tasks already queued belong to the old execution: drop them.
+        commit.tasks = []
+        commit.children = []
+        commit.messages = [m for m in commit.messages if m.event.kind is not Kind.TIMER_FIRED]
+
+    # -- activities ----------------------------------------------------------------------
+
+    async def _activity_loop(self) -> None:
+        while True:
+            self._activity_wakeup.clear()
+            free = self.max_activities - len(self._running)
+            if free <= 0:
+                await self._activity_wakeup.wait()
+                continue
+            tasks = await self.store.claim_tasks(self.owner, time.time(), free)
+            if not tasks:
+                await self._sleep(self._activity_wakeup)
+                continue
+            for task in tasks:
+                runner = asyncio.create_task(self._run_activity(task))
+                self._running.add(runner)
+                runner.add_done_callback(self._activity_done)
+
+    def _activity_done(self, runner: asyncio.Task[None]) -> None:
+        self._running.discard(runner)
+        self._activity_wakeup.set()
+
+    async def _run_activity(self, task: ActivityTask) -> None:
+        started = time.time()
+        try:
+            registered = self.workflows.get_activity(task.name)
+            ctx = ActivityContext(
+                instance_id=task.instance_id, task_id=task.task_id, attempt=task.attempt,
+                activity_name=task.name, workflow_name=task.workflow_name,
+            )
+            args: list[Any] = [ctx]
+            if registered.takes_input:
+                args.append(coerce(loads(task.input), registered.input_type))
+            if registered.is_async:
+                value = await registered.fn(*args)
+            else:
+                loop = asyncio.get_running_loop()
+                value = await loop.run_in_executor(self._pool, functools.partial(registered.fn, *args))
+            message = Event(
+                Kind.TASK_COMPLETED, time.time(), task_id=task.task_id, execution_id=task.execution_id,
+                data=dumps(value, what=f"result of activity '{task.name}'"),
+            )
+            outcome = ActivityOutcome(task, message=message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outcome = self._failed(task, exc, started)
+        self.stats["activities"] += 1
+        self._results.append(outcome)
+        self._flush_wakeup.set()
+
+    def _failed(self, task: ActivityTask, exc: Exception, now: float) -> ActivityOutcome:
+        failure = failure_of(exc)
+        if task.retry and not isinstance(exc, WorkflowNotRegistered):
+            policy = RetryPolicy.model_validate(task.retry)
+            elapsed = timedelta(seconds=now - task.first_attempt_at)
+            if policy.allows(task.attempt + 1, failure.error_type, elapsed):
+                delay = policy.delay_before(task.attempt + 1).total_seconds()
+                return ActivityOutcome(task, retry_at=now + delay)
+        details = {"failure": failure.model_dump(), "attempts": task.attempt}
+        message = Event(
+            Kind.TASK_FAILED, time.time(), task_id=task.task_id, execution_id=task.execution_id, details=details
+        )
+        return ActivityOutcome(task, message=message)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush_wakeup.wait()
+            self._flush_wakeup.clear()
+            batch, self._results = self._results, []
+            if not batch:
+                continue
+            try:
+                await self.store.finish_tasks(batch)
+            except BaseException:
+                self._results = batch + self._results  # keep them for the next try
+                raise
+            delivered = [o.task.instance_id for o in batch if o.message is not None]
+            self._parked.difference_update(delivered)
+            if delivered:
+                self._turn_wakeup.set()
+            if any(o.retry_at is not None for o in batch):
+                self._activity_wakeup.set()

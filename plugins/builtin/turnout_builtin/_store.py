@@ -1,0 +1,231 @@
+"""The state-store interface of the built-in engine, and the records it moves.
+
+One interface, one conformance suite (tests/builtin/store_suite.py), small
+dialects. A store keeps, per instance: a row (status and payloads), an
+append-only history, an inbox of messages not yet applied (timers and
+scheduled starts are messages that become visible later), and activity tasks.
+A turn's whole effect is one :class:`TurnCommit`; :meth:`Store.commit_turns`
+applies a batch of them in one transaction (group commit).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from turnout import FailureDetails, ListQuery, RuntimeStatus, WorkflowState
+from turnout._serialization import loads
+
+from ._events import Event
+
+
+def _dt(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+@dataclass
+class InstanceRow:
+    """One instance as stored."""
+
+    instance_id: str
+    workflow_name: str
+    status: RuntimeStatus
+    execution_id: str
+    created_at: float
+    last_updated_at: float
+    input: str | None = None
+    output: str | None = None
+    failure: dict[str, Any] | None = None
+    custom_status: str | None = None
+    scheduled_start_at: float | None = None
+    parent_instance_id: str | None = None
+    parent_task_id: int | None = None
+    parent_execution_id: str | None = None
+    history_length: int = 0
+
+    def to_state(self) -> WorkflowState:
+        """The management API's view of the row."""
+        failure = FailureDetails.model_validate(self.failure) if self.failure else None
+        properties = {"turnout.execution_id": self.execution_id}
+        return WorkflowState(
+            instance_id=self.instance_id,
+            workflow_name=self.workflow_name,
+            runtime_status=self.status,
+            created_at=_dt(self.created_at),  # type: ignore[arg-type]
+            last_updated_at=_dt(self.last_updated_at),  # type: ignore[arg-type]
+            input=loads(self.input),
+            output=loads(self.output),
+            failure=failure,
+            custom_status=loads(self.custom_status),
+            parent_instance_id=self.parent_instance_id,
+            scheduled_start_at=_dt(self.scheduled_start_at),
+            properties=properties,
+        )
+
+
+@dataclass
+class Message:
+    """An event on its way to an instance's inbox, visible from ``visible_at`` (epoch seconds)."""
+
+    instance_id: str
+    event: Event
+    visible_at: float
+
+
+@dataclass
+class ActivityTask:
+    """An activity to run (at least once) and report to its instance."""
+
+    id: int
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None
+    retry: dict[str, Any] | None
+    attempt: int
+    first_attempt_at: float
+    workflow_name: str = ""
+
+
+@dataclass
+class NewTask:
+    """An activity task a turn schedules."""
+
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None
+    retry: dict[str, Any] | None
+    visible_at: float
+    workflow_name: str = ""
+
+
+@dataclass
+class NewChild:
+    """A child instance a turn starts; if its id is taken, the parent gets a failure instead."""
+
+    row: InstanceRow
+    start: Event
+    failure_if_exists: Event
+    """ChildWorkflowFailed for the parent, sent when the child id is already in use."""
+
+
+@dataclass
+class TurnCommit:
+    """Everything one turn changes, applied atomically."""
+
+    instance_id: str
+    expected_history_length: int
+    consumed: list[int]
+    """Inbox ids applied (or dropped)."""
+    new_events: list[Event]
+    status: RuntimeStatus
+    last_updated_at: float
+    output: str | None = None
+    failure: dict[str, Any] | None = None
+    custom_status: str | None = None
+    reset_history: bool = False
+    """Continue-as-new: the history restarts (the new events are the new execution's first)."""
+    new_execution_id: str | None = None
+    new_input: str | None = None
+    tasks: list[NewTask] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    children: list[NewChild] = field(default_factory=list)
+    terminate_children: str | None = None
+    """When set, a TerminateRequested with this reason goes to every unfinished child."""
+    workflow_name: str | None = None
+
+
+@dataclass
+class ActivityOutcome:
+    """What became of one claimed activity task: a result to deliver, or a retry later."""
+
+    task: ActivityTask
+    message: Event | None = None
+    retry_at: float | None = None
+
+
+@dataclass
+class TurnWork:
+    """What a turn needs: the instance row, its visible messages and (if asked) its history."""
+
+    instance: InstanceRow | None
+    instance_id: str
+    messages: list[tuple[int, Event]]
+    history: list[Event] | None = None
+
+
+class StaleTurn(Exception):
+    """A turn was computed from a history that changed meanwhile; it was not applied."""
+
+
+class Store(ABC):
+    """Durable state of the built-in engine."""
+
+    async def open(self) -> None:
+        """Connect and apply migrations."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    async def recover(self, owner: str) -> None:
+        """Take over work left by dead workers (the owner is this worker)."""
+
+    @abstractmethod
+    async def create_instance(self, row: InstanceRow, start: Event, visible_at: float, replace: bool) -> None:
+        """Insert a new instance and its start message; InstanceExists if the id is taken.
+
+        With ``replace``, a finished instance of that id is purged first.
+        """
+
+    @abstractmethod
+    async def get_instance(self, instance_id: str) -> InstanceRow | None:
+        """One instance row."""
+
+    @abstractmethod
+    async def list_instances(self, query: ListQuery) -> tuple[list[InstanceRow], str | None]:
+        """Rows matching the query, newest first, and the token of the next page."""
+
+    @abstractmethod
+    async def load_history(self, instance_id: str) -> list[Event]:
+        """The instance's history, oldest first."""
+
+    @abstractmethod
+    async def enqueue(self, message: Message) -> InstanceRow:
+        """Add a message for an existing, unfinished instance.
+
+        InstanceNotFound or InvalidState (finished instance) otherwise; returns the row.
+        """
+
+    @abstractmethod
+    async def ready_instances(self, now: float, limit: int, exclude: set[str]) -> list[str]:
+        """Instances with visible messages, oldest message first, except ``exclude``."""
+
+    @abstractmethod
+    async def load_turns(self, instance_ids: list[str], now: float, with_history: set[str]) -> list[TurnWork]:
+        """Rows and visible messages of these instances (and the history of ``with_history``)."""
+
+    @abstractmethod
+    async def commit_turns(self, commits: list[TurnCommit]) -> list[str]:
+        """Apply the turns in one transaction; returns the ids of turns refused as stale."""
+
+    @abstractmethod
+    async def claim_tasks(self, owner: str, now: float, limit: int) -> list[ActivityTask]:
+        """Visible, unclaimed activity tasks, now claimed by ``owner``."""
+
+    @abstractmethod
+    async def finish_tasks(self, outcomes: list[ActivityOutcome]) -> None:
+        """Delete finished tasks and deliver their results, or release them for a retry; one transaction."""
+
+    @abstractmethod
+    async def next_due(self, now: float) -> float | None:
+        """The earliest time after ``now`` at which a message or a task becomes visible."""
+
+    @abstractmethod
+    async def purge(self, instance_id: str) -> list[str]:
+        """Delete a finished instance and its children, recursively; returns the ids deleted."""
