@@ -1,0 +1,374 @@
+"""The built-in engine end to end on SQLite: every management operation and authoring feature."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import turnout
+from turnout import RuntimeStatus as S
+
+wf = turnout.Workflows()
+ATTEMPTS: dict[str, list[int]] = {}
+
+
+@wf.activity
+def add(ctx: turnout.ActivityContext, x: int) -> int:
+    return x + 1
+
+
+@wf.activity
+def flaky(ctx: turnout.ActivityContext, key: str) -> int:
+    """Fails on its first two attempts."""
+    ATTEMPTS.setdefault(key, []).append(ctx.attempt)
+    if ctx.attempt < 3:
+        raise ConnectionError(f"attempt {ctx.attempt} failed")
+    return ctx.attempt
+
+
+@wf.activity
+async def async_add(ctx: turnout.ActivityContext, x: int) -> int:
+    await asyncio.sleep(0)
+    return x + 10
+
+
+@wf.workflow
+def with_retry(ctx: turnout.WorkflowContext, key: str) -> Any:
+    policy = turnout.RetryPolicy(max_attempts=3, first_retry_interval=timedelta(milliseconds=10))
+    return (yield ctx.call_activity(flaky, input=key, retry=policy))
+
+
+@wf.workflow
+def retry_exhausted(ctx: turnout.WorkflowContext, key: str) -> Any:
+    policy = turnout.RetryPolicy(max_attempts=2, first_retry_interval=timedelta(milliseconds=10))
+    return (yield ctx.call_activity(flaky, input=key, retry=policy))
+
+
+@wf.workflow
+def child(ctx: turnout.WorkflowContext, x: int) -> Any:
+    if x < 0:
+        raise ValueError("negative input")
+    y = yield ctx.call_activity(async_add, input=x)
+    return y
+
+
+@wf.workflow
+def parent(ctx: turnout.WorkflowContext, x: int) -> Any:
+    a = yield ctx.call_child_workflow(child, input=x)
+    try:
+        yield ctx.call_child_workflow(child, input=-1, instance_id=f"{ctx.instance_id}-bad")
+    except turnout.TaskFailedError as exc:
+        return {"a": a, "error": exc.failure.message}
+    return {"a": a}
+
+
+@wf.workflow
+def waiter(ctx: turnout.WorkflowContext) -> Any:
+    first = yield ctx.wait_for_external_event("go")
+    second = yield ctx.wait_for_external_event("go")
+    return [first, second]
+
+
+@wf.workflow
+def parent_of_waiter(ctx: turnout.WorkflowContext) -> Any:
+    return (yield ctx.call_child_workflow(waiter))
+
+
+@wf.workflow
+def counter(ctx: turnout.WorkflowContext, n: int) -> Any:
+    if n < 3:
+        yield ctx.call_activity(add, input=n)
+        ctx.continue_as_new(n + 1)
+        return None
+    event = yield ctx.wait_for_external_event("done")
+    return {"n": n, "event": event}
+
+
+@wf.workflow
+def cancellable(ctx: turnout.WorkflowContext) -> Any:
+    try:
+        yield ctx.create_timer(timedelta(hours=1))
+    except turnout.WorkflowCancelled:
+        undone = yield ctx.call_activity(add, input=-1)
+        ctx.set_custom_status({"compensated": undone})
+        raise
+    return "finished"
+
+
+@wf.workflow
+def calls_unknown_activity(ctx: turnout.WorkflowContext) -> Any:
+    return (yield ctx.call_activity("not_registered"))
+
+
+@wf.workflow
+def quick(ctx: turnout.WorkflowContext, x: Any) -> Any:
+    return x
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[turnout.AsyncWorkflowClient]:
+    async with turnout.AsyncRuntime(workflows=wf, working_dir=tmp_path) as rt:
+        yield rt.client()
+
+
+async def test_durable_retries_count_attempts(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(with_retry, "r1")
+    state = await client.wait(iid, timeout=10)
+    assert state.runtime_status is S.COMPLETED and state.output == 3
+    assert ATTEMPTS["r1"] == [1, 2, 3]
+    history = await client.history(iid)
+    assert [e.kind for e in history].count("TaskScheduled") == 1  # retries are not new steps
+
+
+async def test_exhausted_retries_fail_with_the_last_error(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(retry_exhausted, "r2")
+    state = await client.wait(iid, timeout=10)
+    assert state.runtime_status is S.FAILED
+    assert state.failure is not None and "ConnectionError: attempt 2 failed" in state.failure.message
+
+
+async def test_child_workflows_return_outputs_and_failures(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(parent, 1, instance_id="p1")
+    state = await client.wait(iid, timeout=10)
+    assert state.runtime_status is S.COMPLETED, state.failure
+    assert state.output["a"] == 11
+    assert "negative input" in state.output["error"]
+    kid = await client.get("p1:0000")
+    assert kid is not None and kid.parent_instance_id == "p1" and kid.output == 11
+    bad = await client.get("p1-bad")
+    assert bad is not None and bad.runtime_status is S.FAILED
+
+
+async def test_events_are_fifo_and_buffered(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(waiter)
+    await client.raise_event(iid, "go", 1)
+    await client.raise_event(iid, "go", 2)
+    state = await client.wait(iid, timeout=10)
+    assert state.output == [1, 2]
+
+
+async def test_terminate_is_recursive(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(parent_of_waiter, instance_id="pw")
+    await client.wait(iid, until=[S.RUNNING], timeout=5)
+    kid_state = await _eventually(client, "pw:0000", {S.RUNNING})
+    assert kid_state.runtime_status is S.RUNNING
+    await client.terminate(iid, reason="enough")
+    assert (await client.get(iid)).runtime_status is S.TERMINATED  # type: ignore[union-attr]
+    kid = await client.wait("pw:0000", timeout=5)
+    assert kid.runtime_status is S.TERMINATED
+
+
+async def test_purge_is_recursive_and_refuses_running_instances(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(parent_of_waiter, instance_id="pp")
+    await _eventually(client, "pp:0000", {S.RUNNING})
+    with pytest.raises(turnout.InvalidState, match="terminate it first"):
+        await client.purge(iid)
+    await client.terminate(iid)
+    await client.wait("pp:0000", timeout=5)
+    await client.purge(iid)
+    assert await client.get(iid) is None
+    assert await client.get("pp:0000") is None
+    with pytest.raises(turnout.InstanceNotFound):
+        await client.purge(iid)
+
+
+async def test_continue_as_new_restarts_with_fresh_history_and_keeps_events(
+    client: turnout.AsyncWorkflowClient,
+) -> None:
+    iid = await client.start(counter, 0)
+    await client.raise_event(iid, "done", "early")  # arrives during the first executions
+    state = await client.wait(iid, timeout=10)
+    assert state.output == {"n": 3, "event": "early"}
+    assert state.input == 3
+    history = await client.history(iid)
+    assert [e.kind for e in history].count("WorkflowStarted") == 1
+
+
+async def test_cancel_lets_the_workflow_compensate(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(cancellable)
+    await client.wait(iid, until=[S.RUNNING], timeout=5)
+    await client.cancel(iid, reason="user asked")
+    state = await client.wait(iid, timeout=10)
+    assert state.runtime_status is S.CANCELED
+    assert state.custom_status == {"compensated": 0}
+
+
+async def test_pause_buffers_events_until_resume(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(waiter)
+    await client.wait(iid, until=[S.RUNNING], timeout=5)
+    await client.pause(iid)
+    assert (await client.get(iid)).runtime_status is S.SUSPENDED  # type: ignore[union-attr]
+    await client.raise_event(iid, "go", "a")
+    await client.raise_event(iid, "go", "b")
+    with pytest.raises(turnout.WaitTimeout):
+        await client.wait(iid, timeout=0.3)
+    history_before = await client.history(iid)
+    assert "EventRaised" not in [e.kind for e in history_before]
+    await client.resume(iid)
+    state = await client.wait(iid, timeout=10)
+    assert state.output == ["a", "b"]
+
+
+async def test_resume_of_a_running_instance_is_refused(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(waiter)
+    await client.wait(iid, until=[S.RUNNING], timeout=5)
+    with pytest.raises(turnout.InvalidState, match="only a paused"):
+        await client.resume(iid)
+
+
+async def test_scheduled_start_waits_in_pending(client: turnout.AsyncWorkflowClient) -> None:
+    at = datetime.now(UTC) + timedelta(milliseconds=400)
+    iid = await client.start(quick, "later", start_at=at)
+    state = await client.get(iid)
+    assert state is not None and state.runtime_status is S.PENDING and state.scheduled_start_at is not None
+    done = await client.wait(iid, timeout=10)
+    assert done.output == "later"
+    history = await client.history(iid)
+    assert history[0].timestamp >= at - timedelta(milliseconds=5)
+
+
+async def test_unknown_workflow_is_refused_at_start(client: turnout.AsyncWorkflowClient) -> None:
+    with pytest.raises(turnout.WorkflowNotRegistered, match="no workflow named 'nope'.*registered: "):
+        await client.start("nope")
+    page = await client.list()
+    assert len(page) == 0  # nothing was stored
+
+
+async def test_unknown_activity_fails_the_instance_instead_of_hanging(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(calls_unknown_activity)
+    state = await client.wait(iid, timeout=10)
+    assert state.runtime_status is S.FAILED
+    assert state.failure is not None and "no activity named 'not_registered'" in state.failure.message
+
+
+async def test_start_with_an_id_in_use_and_replace(client: turnout.AsyncWorkflowClient) -> None:
+    await client.start(waiter, instance_id="same")
+    with pytest.raises(turnout.InstanceExists, match="already exists"):
+        await client.start(waiter, instance_id="same")
+    with pytest.raises(turnout.InstanceExists):
+        await client.start(quick, instance_id="same", replace=True)  # still running: not replaceable
+    await client.terminate("same")
+    await client.start(quick, 7, instance_id="same", replace=True)
+    state = await client.wait("same", timeout=5)
+    assert state.workflow_name == "quick" and state.output == 7
+
+
+async def test_list_pages_through_everything(client: turnout.AsyncWorkflowClient) -> None:
+    ids = {await client.start(quick, i) for i in range(7)}
+    for iid in ids:
+        await client.wait(iid, timeout=5)
+    seen: list[str] = []
+    token = None
+    while True:
+        page = await client.list(limit=3, page_token=token, workflow_name="quick", status="COMPLETED")
+        seen += [s.instance_id for s in page]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert sorted(seen) == sorted(ids)
+    with pytest.raises(turnout.InvalidArgument, match="page_token"):
+        await client.list(page_token="garbage")
+
+
+async def test_a_restart_replays_and_continues(tmp_path: Path) -> None:
+    async with turnout.AsyncRuntime(workflows=wf, working_dir=tmp_path) as rt:
+        c = rt.client()
+        iid = await c.start(waiter)
+        await c.raise_event(iid, "go", 1)
+        await _eventually_history(c, iid, "EventRaised")
+    async with turnout.AsyncRuntime(workflows=wf, working_dir=tmp_path) as rt:
+        c = rt.client()
+        await c.raise_event(iid, "go", 2)
+        state = await c.wait(iid, timeout=10)
+        assert state.output == [1, 2]
+        assert c.component.engine.stats["replays"] == 1  # type: ignore[attr-defined]
+
+
+async def test_changed_code_fails_the_instance_with_a_clear_message(tmp_path: Path) -> None:
+    v1 = turnout.Workflows()
+    v1.activity(add)
+
+    @v1.workflow(name="evolving")
+    def evolving_v1(ctx: turnout.WorkflowContext) -> Any:
+        yield ctx.call_activity(add, input=1)
+        return (yield ctx.wait_for_external_event("go"))
+
+    async with turnout.AsyncRuntime(workflows=v1, working_dir=tmp_path) as rt:
+        iid = await rt.client().start("evolving")
+        await _eventually_history(rt.client(), iid, "TaskCompleted")
+
+    v2 = turnout.Workflows()
+    v2.activity(async_add)
+
+    @v2.workflow(name="evolving")
+    def evolving_v2(ctx: turnout.WorkflowContext) -> Any:
+        yield ctx.call_activity(async_add, input=1)
+        return (yield ctx.wait_for_external_event("go"))
+
+    async with turnout.AsyncRuntime(workflows=v2, working_dir=tmp_path) as rt:
+        c = rt.client()
+        await c.raise_event(iid, "go", 1)
+        state = await c.wait(iid, timeout=10)
+        assert state.runtime_status is S.FAILED
+        assert state.failure is not None
+        assert "history holds TaskScheduled 'add'" in state.failure.message
+        assert "now asks for TaskScheduled 'async_add'" in state.failure.message
+
+
+async def test_a_second_process_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    async with turnout.AsyncRuntime(workflows=wf, working_dir=tmp_path):
+        with pytest.raises(turnout.ComponentError, match="in use by another Turnout process"):
+            async with turnout.AsyncRuntime(workflows=wf, working_dir=tmp_path):
+                pass
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / ".turnout" / "dapr.db"
+    db.parent.mkdir()
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(turnout.ComponentError, match="schema version 99, newer than this Turnout"):
+        async with turnout.AsyncRuntime(workflows=wf, working_dir=tmp_path):
+            pass
+
+
+async def test_operations_on_unknown_instances(client: turnout.AsyncWorkflowClient) -> None:
+    assert await client.get("missing") is None
+    for call in (client.pause, client.terminate, client.cancel):
+        with pytest.raises(turnout.InstanceNotFound, match="no workflow instance 'missing'"):
+            await call("missing")
+    with pytest.raises(turnout.InstanceNotFound):
+        await client.raise_event("missing", "go")
+    with pytest.raises(turnout.InstanceNotFound):
+        await client.history("missing")
+
+
+async def test_events_to_finished_instances_are_refused(client: turnout.AsyncWorkflowClient) -> None:
+    iid = await client.start(quick, 1)
+    await client.wait(iid, timeout=5)
+    with pytest.raises(turnout.InvalidState, match="has finished"):
+        await client.raise_event(iid, "go")
+
+
+async def _eventually(client: turnout.AsyncWorkflowClient, iid: str, statuses: set[S]) -> turnout.WorkflowState:
+    """Wait for an instance that may not exist yet (a child being started)."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        state = await client.get(iid)
+        if state is not None:
+            return await client.wait(iid, until=statuses, timeout=5)
+        assert asyncio.get_running_loop().time() < deadline, f"{iid} never appeared"
+        await asyncio.sleep(0.01)
+
+
+async def _eventually_history(client: turnout.AsyncWorkflowClient, iid: str, kind: str) -> None:
+    deadline = asyncio.get_running_loop().time() + 5
+    while kind not in [e.kind for e in await client.history(iid)]:
+        assert asyncio.get_running_loop().time() < deadline, f"no {kind} in {iid}'s history"
+        await asyncio.sleep(0.01)
