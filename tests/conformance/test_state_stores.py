@@ -1,0 +1,269 @@
+"""The state-store conformance suite: the contract of the built-in engine's Store, per store.
+
+Written once against ``turnout_builtin._store.Store``; every store type runs it.
+Today that is state.sqlite (a file, and in memory); state.postgresql joins it
+when it lands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+import turnout
+from turnout import RuntimeStatus as S
+from turnout_builtin._events import Event, Kind
+from turnout_builtin._sqlite import SqliteStore
+from turnout_builtin._store import (
+    ActivityOutcome,
+    InstanceRow,
+    Message,
+    NewChild,
+    NewTask,
+    Store,
+    TurnCommit,
+)
+
+T0 = 1_700_000_000.0
+
+STORES: dict[str, Callable[[Path], Store]] = {
+    "sqlite-file": lambda tmp: SqliteStore(str(tmp / "state.db")),
+    "sqlite-memory": lambda tmp: SqliteStore(":memory:"),
+}
+
+
+@pytest.fixture(params=sorted(STORES))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    made = STORES[request.param](tmp_path)
+    await made.open()
+    await made.recover("test-owner")
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+def row(iid: str, *, status: S = S.PENDING, created: float = T0, parent: str | None = None) -> InstanceRow:
+    return InstanceRow(
+        instance_id=iid, workflow_name="wf", status=status, execution_id=f"{iid}-e1",
+        created_at=created, last_updated_at=created, parent_instance_id=parent,
+        parent_task_id=0 if parent else None, parent_execution_id=f"{parent}-e1" if parent else None,
+    )
+
+
+def start(at: float = T0) -> Event:
+    return Event(Kind.WORKFLOW_STARTED, at, name="wf", data='"in"')
+
+
+async def create(store: Store, iid: str, **kw: object) -> InstanceRow:
+    made = row(iid, **kw)  # type: ignore[arg-type]
+    await store.create_instance(made, start(made.created_at), made.created_at, False)
+    return made
+
+
+def commit_for(iid: str, consumed: list[int], *, length: int = 0, status: S = S.RUNNING, **kw: object) -> TurnCommit:
+    return TurnCommit(
+        instance_id=iid, expected_history_length=length, consumed=consumed,
+        new_events=[Event(Kind.TURN_STARTED, T0 + 1), start()], status=status, last_updated_at=T0 + 1,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def messages_of(store: Store, iid: str, now: float = T0 + 10_000) -> list[tuple[int, Event]]:
+    [work] = await store.load_turns([iid], now, set())
+    return work.messages
+
+
+async def test_create_get_and_an_id_in_use(store: Store) -> None:
+    await create(store, "a")
+    got = await store.get_instance("a")
+    assert got is not None and got.status is S.PENDING and got.input is None
+    assert got.to_state().created_at.tzinfo is not None
+    with pytest.raises(turnout.InstanceExists) as info:
+        await create(store, "a")
+    assert info.value.status == "PENDING"
+    assert await store.get_instance("missing") is None
+
+
+async def test_replace_only_finished_instances(store: Store) -> None:
+    await create(store, "a")
+    with pytest.raises(turnout.InstanceExists):
+        await store.create_instance(row("a"), start(), T0, True)
+    [(mid, _)] = await messages_of(store, "a")
+    assert await store.commit_turns([commit_for("a", [mid], status=S.COMPLETED)]) == []
+    await store.create_instance(row("a", created=T0 + 5), start(), T0 + 5, True)
+    replaced = await store.get_instance("a")
+    assert replaced is not None and replaced.status is S.PENDING and replaced.history_length == 0
+    assert await store.load_history("a") == []
+
+
+async def test_messages_become_visible_at_their_time(store: Store) -> None:
+    await create(store, "now")
+    await store.create_instance(row("later"), start(T0 + 60), T0 + 60, False)
+    assert await store.ready_instances(T0, 10, set()) == ["now"]
+    assert await store.ready_instances(T0 + 60, 10, set()) == ["now", "later"]
+    assert await store.ready_instances(T0 + 60, 10, {"now"}) == ["later"]
+    assert await store.ready_instances(T0 + 60, 1, set()) == ["now"]
+    assert await store.next_due(T0) == T0 + 60
+    assert await store.next_due(T0 + 60) is None
+
+
+async def test_enqueue_checks_the_instance(store: Store) -> None:
+    with pytest.raises(turnout.InstanceNotFound):
+        await store.enqueue(Message("ghost", Event(Kind.EVENT_RAISED, T0, name="x"), T0))
+    await create(store, "a")
+    await store.enqueue(Message("a", Event(Kind.EVENT_RAISED, T0, name="x"), T0))
+    assert [e.kind for _, e in await messages_of(store, "a")] == [Kind.WORKFLOW_STARTED, Kind.EVENT_RAISED]
+    ids = [m for m, _ in await messages_of(store, "a")]
+    await store.commit_turns([commit_for("a", ids, status=S.FAILED)])
+    with pytest.raises(turnout.InvalidState, match="has finished"):
+        await store.enqueue(Message("a", Event(Kind.EVENT_RAISED, T0, name="x"), T0))
+
+
+async def test_a_turn_commits_history_status_inbox_and_outgoing_work_together(store: Store) -> None:
+    await create(store, "a")
+    [(mid, _)] = await messages_of(store, "a")
+    timer = Event(Kind.TIMER_FIRED, T0 + 30, task_id=1, execution_id="a-e1")
+    commit = commit_for(
+        "a", [mid], custom_status='"busy"',
+        tasks=[NewTask("a", "a-e1", 0, "act", '"x"', None, T0 + 1, "wf")],
+        messages=[Message("a", timer, T0 + 30)],
+    )
+    assert await store.commit_turns([commit]) == []
+    got = await store.get_instance("a")
+    assert got is not None and got.status is S.RUNNING and got.history_length == 2
+    assert got.custom_status == '"busy"'
+    assert [e.kind for e in await store.load_history("a")] == [Kind.TURN_STARTED, Kind.WORKFLOW_STARTED]
+    assert await messages_of(store, "a", T0 + 1) == []
+    assert [e.kind for _, e in await messages_of(store, "a", T0 + 30)] == [Kind.TIMER_FIRED]
+    [task] = await store.claim_tasks("w1", T0 + 1, 10)
+    assert (task.name, task.input, task.attempt, task.workflow_name) == ("act", '"x"', 1, "wf")
+
+
+async def test_a_stale_turn_is_refused_and_changes_nothing(store: Store) -> None:
+    await create(store, "a")
+    [(mid, _)] = await messages_of(store, "a")
+    stale = await store.commit_turns([commit_for("a", [mid], length=5)])
+    assert stale == ["a"]
+    got = await store.get_instance("a")
+    assert got is not None and got.status is S.PENDING and got.history_length == 0
+    assert len(await messages_of(store, "a")) == 1
+
+
+async def test_a_batch_of_turns_is_one_transaction(store: Store) -> None:
+    for iid in ("a", "b"):
+        await create(store, iid)
+    commits = [commit_for(iid, [m for m, _ in await messages_of(store, iid)]) for iid in ("a", "b")]
+    # A task without a name breaks a NOT NULL constraint inside the batch: all of it must roll back.
+    commits[1].tasks = [NewTask("b", "b-e1", 0, None, None, None, T0, "wf")]  # type: ignore[arg-type]
+    with pytest.raises(Exception):  # noqa: B017 - each dialect raises its own integrity error
+        await store.commit_turns(commits)
+    for iid in ("a", "b"):
+        got = await store.get_instance(iid)
+        assert got is not None and got.history_length == 0, "a failed batch left part of its turns"
+
+
+async def test_children_are_created_once_and_a_taken_id_fails_the_parent(store: Store) -> None:
+    await create(store, "p")
+    await create(store, "taken")
+    [(mid, _)] = await messages_of(store, "p")
+    failure = Event(Kind.CHILD_FAILED, T0 + 1, task_id=1, execution_id="p-e1")
+    children = [
+        NewChild(row("p:0000", parent="p"), start(T0 + 1), failure),
+        NewChild(row("taken", parent="p"), start(T0 + 1), failure),
+    ]
+    await store.commit_turns([commit_for("p", [mid], children=children)])
+    child = await store.get_instance("p:0000")
+    assert child is not None and child.parent_instance_id == "p"
+    assert [e.kind for _, e in await messages_of(store, "p:0000")] == [Kind.WORKFLOW_STARTED]
+    assert [e.kind for _, e in await messages_of(store, "p")] == [Kind.CHILD_FAILED]
+
+
+async def test_terminating_children_and_purging_families(store: Store) -> None:
+    await create(store, "p")
+    await create(store, "p:0000", parent="p")
+    await create(store, "p:0000:0000", parent="p:0000")
+    with pytest.raises(turnout.InvalidState, match="terminate it first"):
+        await store.purge("p")
+    [(mid, _)] = await messages_of(store, "p")
+    await store.commit_turns([commit_for("p", [mid], status=S.TERMINATED, terminate_children="stop")])
+    kinds = [e.kind for _, e in await messages_of(store, "p:0000")]
+    assert kinds == [Kind.WORKFLOW_STARTED, Kind.TERMINATE_REQUESTED]
+    assert await messages_of(store, "p") == []  # a finished instance keeps no inbox
+    assert sorted(await store.purge("p")) == ["p", "p:0000", "p:0000:0000"]
+    for iid in ("p", "p:0000", "p:0000:0000"):
+        assert await store.get_instance(iid) is None
+    with pytest.raises(turnout.InstanceNotFound):
+        await store.purge("p")
+
+
+async def test_tasks_are_claimed_once_and_results_delivered_once(store: Store) -> None:
+    await create(store, "a")
+    [(mid, _)] = await messages_of(store, "a")
+    tasks = [NewTask("a", "a-e1", n, "act", None, None, T0 + 1, "wf") for n in range(3)]
+    await store.commit_turns([commit_for("a", [mid], tasks=tasks)])
+    first = await store.claim_tasks("w1", T0 + 1, 2)
+    second = await store.claim_tasks("w2", T0 + 1, 10)
+    assert len(first) == 2 and len(second) == 1
+    assert {t.task_id for t in first + second} == {0, 1, 2}
+    assert await store.claim_tasks("w3", T0 + 1, 10) == []
+    done = Event(Kind.TASK_COMPLETED, T0 + 2, task_id=0, data="1", execution_id="a-e1")
+    outcome = ActivityOutcome(first[0], message=done)
+    await store.finish_tasks([outcome])
+    await store.finish_tasks([outcome])  # the same task finished twice (a re-run)
+    assert [e.task_id for _, e in await messages_of(store, "a")] == [0]
+
+
+async def test_a_retry_releases_the_task_until_its_time(store: Store) -> None:
+    await create(store, "a")
+    [(mid, _)] = await messages_of(store, "a")
+    await store.commit_turns([commit_for("a", [mid], tasks=[NewTask("a", "a-e1", 0, "act", None, None, T0, "wf")])])
+    [task] = await store.claim_tasks("w1", T0, 10)
+    await store.finish_tasks([ActivityOutcome(task, retry_at=T0 + 5)])
+    assert await store.claim_tasks("w1", T0 + 4, 10) == []
+    assert await store.next_due(T0 + 4) == T0 + 5
+    [again] = await store.claim_tasks("w1", T0 + 5, 10)
+    assert again.attempt == 2 and again.first_attempt_at == T0
+
+
+async def test_recover_releases_claims_of_dead_workers(store: Store) -> None:
+    await create(store, "a")
+    [(mid, _)] = await messages_of(store, "a")
+    await store.commit_turns([commit_for("a", [mid], tasks=[NewTask("a", "a-e1", 0, "act", None, None, T0, "wf")])])
+    assert len(await store.claim_tasks("dead", T0, 10)) == 1
+    await store.recover("new-owner")
+    assert len(await store.claim_tasks("new-owner", T0, 10)) == 1
+
+
+async def test_list_filters_and_pages_newest_first(store: Store) -> None:
+    for n in range(5):
+        await create(store, f"i{n}", created=T0 + n)
+    rows, token = await store.list_instances(turnout.ListQuery(limit=2))
+    assert [r.instance_id for r in rows] == ["i4", "i3"] and token
+    rows2, token2 = await store.list_instances(turnout.ListQuery(limit=2, page_token=token))
+    assert [r.instance_id for r in rows2] == ["i2", "i1"] and token2
+    rows3, token3 = await store.list_instances(turnout.ListQuery(limit=2, page_token=token2))
+    assert [r.instance_id for r in rows3] == ["i0"] and token3 is None
+    rows4, _ = await store.list_instances(turnout.ListQuery(status=[S.COMPLETED]))
+    assert rows4 == []
+    rows5, _ = await store.list_instances(turnout.ListQuery(workflow_name="other"))
+    assert rows5 == []
+
+
+async def test_continue_as_new_resets_the_history(store: Store) -> None:
+    await create(store, "a")
+    [(mid, _)] = await messages_of(store, "a")
+    await store.commit_turns([commit_for("a", [mid])])
+    await store.enqueue(Message("a", Event(Kind.EVENT_RAISED, T0 + 2, name="x"), T0 + 2))
+    [(mid2, _)] = await messages_of(store, "a")
+    reset = commit_for(
+        "a", [mid2], length=2, reset_history=True, new_execution_id="a-e2", new_input='"next"',
+        messages=[Message("a", start(T0 + 3), T0 + 3)],
+    )
+    reset.new_events = []
+    await store.commit_turns([reset])
+    got = await store.get_instance("a")
+    assert got is not None and got.history_length == 0 and got.execution_id == "a-e2" and got.input == '"next"'
+    assert await store.load_history("a") == []
