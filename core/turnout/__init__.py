@@ -21,8 +21,8 @@ from ._errors import (
 )
 from ._models import (
     TERMINAL_STATUSES,
-    Feature,
     FailureDetails,
+    Feature,
     HistoryEvent,
     ListQuery,
     RuntimeStatus,

@@ -83,8 +83,7 @@ class InstanceNotFound(TurnoutError):
         self.component = component
         where = f" in component '{component}'" if component else ""
         super().__init__(
-            f"no workflow instance '{instance_id}'{where}; check the id, "
-            "or list instances to see which exist"
+            f"no workflow instance '{instance_id}'{where}; check the id, or list instances to see which exist"
         )
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._errors import InvalidArgument
 
 
-class RuntimeStatus(str, enum.Enum):
+class RuntimeStatus(enum.StrEnum):
     """The lifecycle status of a workflow instance, with Dapr's names."""
 
     PENDING = "PENDING"
@@ -35,8 +35,6 @@ class RuntimeStatus(str, enum.Enum):
         """True once the instance can make no more progress."""
         return self in TERMINAL_STATUSES
 
-    def __str__(self) -> str:
-        return self.value
 
 
 TERMINAL_STATUSES = frozenset(
@@ -44,7 +42,7 @@ TERMINAL_STATUSES = frozenset(
 )
 
 
-class Feature(str, enum.Enum):
+class Feature(enum.StrEnum):
     """Operations a workflow component may offer beyond start and get.
 
     A component declares what it has; the client refuses the rest with
@@ -67,8 +65,6 @@ class Feature(str, enum.Enum):
     WORKFLOW_CODE = "workflow_code"
     """Runs the workflows and activities of a :class:`turnout.Workflows` registry."""
 
-    def __str__(self) -> str:
-        return self.value
 
 
 class FailureDetails(BaseModel):

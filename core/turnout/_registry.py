@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ._workflows import Workflows
 
 
-class ComponentKind(str, enum.Enum):
+class ComponentKind(enum.StrEnum):
     """The building block a component type belongs to (the part of ``spec.type`` before the dot)."""
 
     WORKFLOW = "workflow"
@@ -99,9 +99,7 @@ class ComponentRegistry:
         """Add a type; a name registered twice is a plugin bug and is refused."""
         if ComponentKind.of(component_type.type) is None:
             kinds = ", ".join(k.value for k in ComponentKind)
-            raise ValueError(
-                f"component type '{component_type.type}' must start with one of: {kinds}"
-            )
+            raise ValueError(f"component type '{component_type.type}' must start with one of: {kinds}")
         for name in (component_type.type, *component_type.aliases):
             if name in self._types or name in self._aliases:
                 existing = self.lookup(name)

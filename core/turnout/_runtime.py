@@ -106,7 +106,9 @@ class AsyncWorkflowClient:
             start_at = datetime.now(UTC) + start_at
         if start_at is not None:
             if start_at.tzinfo is None:
-                raise InvalidArgument("start_at", start_at, "a timezone-aware datetime (e.g. datetime.now(UTC))")
+                raise InvalidArgument(
+                    "start_at", start_at, "a timezone-aware datetime (e.g. datetime.now(UTC))"
+                )
             self._require(Feature.START_AT)
         if replace:
             self._require(Feature.REPLACE)
@@ -155,8 +157,12 @@ class AsyncWorkflowClient:
         """Send an event to the instance; it is buffered until the workflow waits for it."""
         self._require(Feature.RAISE_EVENT)
         if not name:
-            raise InvalidArgument("event name", name, "a non-empty name", code="ERR_WORKFLOW_EVENT_NAME_MISSING")
-        await self._component.raise_event(_required_id(instance_id), name, to_json_value(data, what="event data"))
+            raise InvalidArgument(
+                "event name", name, "a non-empty name", code="ERR_WORKFLOW_EVENT_NAME_MISSING"
+            )
+        await self._component.raise_event(
+            _required_id(instance_id), name, to_json_value(data, what="event data")
+        )
 
     async def pause(self, instance_id: str, reason: str | None = None) -> None:
         """Suspend the instance until ``resume``."""
@@ -295,7 +301,9 @@ class AsyncRuntime:
         if name is None:
             if len(components) != 1:
                 names = ", ".join(sorted(components))
-                raise ComponentError(f"there are several workflow components ({names}): name one in client(name)")
+                raise ComponentError(
+                    f"there are several workflow components ({names}): name one in client(name)"
+                )
             return AsyncWorkflowClient(next(iter(components.values())))
         if name not in components:
             names = ", ".join(sorted(components)) or "none"

@@ -41,7 +41,7 @@ class EventTimeoutError(TaskFailedError, TimeoutError):
     """``wait_for_external_event(name, timeout=...)`` timed out before the event came."""
 
 
-class WorkflowCancelled(BaseException):  # noqa: N818 - a signal, named like asyncio.CancelledError
+class WorkflowCancelled(BaseException):
     """Thrown into a workflow at its current ``yield`` when the instance is cancelled.
 
     It derives from BaseException so that ``except Exception`` does not

@@ -8,6 +8,7 @@ runs Turnout code implements the context; users only see this interface.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -41,9 +42,7 @@ class Registered:
         """Inspect ``fn`` once, at registration."""
         count = parameter_count(fn)
         if count not in (1, 2):
-            raise TypeError(
-                f"'{name}' must take (ctx) or (ctx, input), not {count} positional parameters"
-            )
+            raise TypeError(f"'{name}' must take (ctx) or (ctx, input), not {count} positional parameters")
         return cls(
             name=name,
             fn=fn,
@@ -111,10 +110,8 @@ class Workflows:
         if existing is not None and existing.fn is not fn:
             raise ValueError(f"a {kind} named '{name}' is already registered ({existing.fn.__qualname__})")
         table[name] = Registered.of(name, fn)
-        try:
+        with contextlib.suppress(AttributeError, TypeError):  # some callables refuse attributes
             setattr(fn, _NAME_ATTR, name)
-        except (AttributeError, TypeError):  # builtins and some callables refuse attributes
-            pass
 
     def get_workflow(self, name: str) -> Registered:
         """The workflow registered under ``name``; WorkflowNotRegistered otherwise."""

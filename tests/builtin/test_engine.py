@@ -234,13 +234,15 @@ async def test_scheduled_start_waits_in_pending(client: turnout.AsyncWorkflowCli
 
 
 async def test_unknown_workflow_is_refused_at_start(client: turnout.AsyncWorkflowClient) -> None:
-    with pytest.raises(turnout.WorkflowNotRegistered, match="no workflow named 'nope'.*registered: "):
+    with pytest.raises(turnout.WorkflowNotRegistered, match=r"no workflow named 'nope'.*registered: "):
         await client.start("nope")
     page = await client.list()
     assert len(page) == 0  # nothing was stored
 
 
-async def test_unknown_activity_fails_the_instance_instead_of_hanging(client: turnout.AsyncWorkflowClient) -> None:
+async def test_unknown_activity_fails_the_instance_instead_of_hanging(
+    client: turnout.AsyncWorkflowClient,
+) -> None:
     iid = await client.start(calls_unknown_activity)
     state = await client.wait(iid, timeout=10)
     assert state.runtime_status is S.FAILED
@@ -356,7 +358,9 @@ async def test_events_to_finished_instances_are_refused(client: turnout.AsyncWor
         await client.raise_event(iid, "go")
 
 
-async def _eventually(client: turnout.AsyncWorkflowClient, iid: str, statuses: set[S]) -> turnout.WorkflowState:
+async def _eventually(
+    client: turnout.AsyncWorkflowClient, iid: str, statuses: set[S]
+) -> turnout.WorkflowState:
     """Wait for an instance that may not exist yet (a child being started)."""
     deadline = asyncio.get_running_loop().time() + 5
     while True:

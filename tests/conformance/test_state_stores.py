@@ -47,9 +47,15 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 def row(iid: str, *, status: S = S.PENDING, created: float = T0, parent: str | None = None) -> InstanceRow:
     return InstanceRow(
-        instance_id=iid, workflow_name="wf", status=status, execution_id=f"{iid}-e1",
-        created_at=created, last_updated_at=created, parent_instance_id=parent,
-        parent_task_id=0 if parent else None, parent_execution_id=f"{parent}-e1" if parent else None,
+        instance_id=iid,
+        workflow_name="wf",
+        status=status,
+        execution_id=f"{iid}-e1",
+        created_at=created,
+        last_updated_at=created,
+        parent_instance_id=parent,
+        parent_task_id=0 if parent else None,
+        parent_execution_id=f"{parent}-e1" if parent else None,
     )
 
 
@@ -63,10 +69,16 @@ async def create(store: Store, iid: str, **kw: object) -> InstanceRow:
     return made
 
 
-def commit_for(iid: str, consumed: list[int], *, length: int = 0, status: S = S.RUNNING, **kw: object) -> TurnCommit:
+def commit_for(
+    iid: str, consumed: list[int], *, length: int = 0, status: S = S.RUNNING, **kw: object
+) -> TurnCommit:
     return TurnCommit(
-        instance_id=iid, expected_history_length=length, consumed=consumed,
-        new_events=[Event(Kind.TURN_STARTED, T0 + 1), start()], status=status, last_updated_at=T0 + 1,
+        instance_id=iid,
+        expected_history_length=length,
+        consumed=consumed,
+        new_events=[Event(Kind.TURN_STARTED, T0 + 1), start()],
+        status=status,
+        last_updated_at=T0 + 1,
         **kw,  # type: ignore[arg-type]
     )
 
@@ -127,7 +139,9 @@ async def test_a_turn_commits_history_status_inbox_and_outgoing_work_together(st
     [(mid, _)] = await messages_of(store, "a")
     timer = Event(Kind.TIMER_FIRED, T0 + 30, task_id=1, execution_id="a-e1")
     commit = commit_for(
-        "a", [mid], custom_status='"busy"',
+        "a",
+        [mid],
+        custom_status='"busy"',
         tasks=[NewTask("a", "a-e1", 0, "act", '"x"', None, T0 + 1, "wf")],
         messages=[Message("a", timer, T0 + 30)],
     )
@@ -219,7 +233,9 @@ async def test_tasks_are_claimed_once_and_results_delivered_once(store: Store) -
 async def test_a_retry_releases_the_task_until_its_time(store: Store) -> None:
     await create(store, "a")
     [(mid, _)] = await messages_of(store, "a")
-    await store.commit_turns([commit_for("a", [mid], tasks=[NewTask("a", "a-e1", 0, "act", None, None, T0, "wf")])])
+    await store.commit_turns(
+        [commit_for("a", [mid], tasks=[NewTask("a", "a-e1", 0, "act", None, None, T0, "wf")])]
+    )
     [task] = await store.claim_tasks("w1", T0, 10)
     await store.finish_tasks([ActivityOutcome(task, retry_at=T0 + 5)])
     assert await store.claim_tasks("w1", T0 + 4, 10) == []
@@ -231,7 +247,9 @@ async def test_a_retry_releases_the_task_until_its_time(store: Store) -> None:
 async def test_recover_releases_claims_of_dead_workers(store: Store) -> None:
     await create(store, "a")
     [(mid, _)] = await messages_of(store, "a")
-    await store.commit_turns([commit_for("a", [mid], tasks=[NewTask("a", "a-e1", 0, "act", None, None, T0, "wf")])])
+    await store.commit_turns(
+        [commit_for("a", [mid], tasks=[NewTask("a", "a-e1", 0, "act", None, None, T0, "wf")])]
+    )
     assert len(await store.claim_tasks("dead", T0, 10)) == 1
     await store.recover("new-owner")
     assert len(await store.claim_tasks("new-owner", T0, 10)) == 1
@@ -259,11 +277,18 @@ async def test_continue_as_new_resets_the_history(store: Store) -> None:
     await store.enqueue(Message("a", Event(Kind.EVENT_RAISED, T0 + 2, name="x"), T0 + 2))
     [(mid2, _)] = await messages_of(store, "a")
     reset = commit_for(
-        "a", [mid2], length=2, reset_history=True, new_execution_id="a-e2", new_input='"next"',
+        "a",
+        [mid2],
+        length=2,
+        reset_history=True,
+        new_execution_id="a-e2",
+        new_input='"next"',
         messages=[Message("a", start(T0 + 3), T0 + 3)],
     )
     reset.new_events = []
     await store.commit_turns([reset])
     got = await store.get_instance("a")
-    assert got is not None and got.history_length == 0 and got.execution_id == "a-e2" and got.input == '"next"'
+    assert (
+        got is not None and got.history_length == 0 and got.execution_id == "a-e2" and got.input == '"next"'
+    )
     assert await store.load_history("a") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Collection
@@ -24,8 +25,8 @@ from turnout import (
     WaitTimeout,
     WorkflowComponent,
     WorkflowPage,
-    WorkflowState,
     Workflows,
+    WorkflowState,
 )
 from turnout._serialization import dumps, loads
 
@@ -164,10 +165,8 @@ class BuiltinWorkflowComponent(WorkflowComponent):
                 if remaining is not None and remaining <= 0:
                     raise WaitTimeout(instance_id, timeout or 0.0, state)
                 poll = 1.0 if remaining is None else min(1.0, remaining)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(watcher), poll)
-                except TimeoutError:
-                    pass
             finally:
                 self.engine.unwatch(instance_id, watcher)
 
@@ -199,7 +198,9 @@ class BuiltinWorkflowComponent(WorkflowComponent):
     async def resume(self, instance_id: str, reason: str | None = None) -> None:
         row = await self._row(instance_id)
         if row.status is not RuntimeStatus.SUSPENDED:
-            raise InvalidState(instance_id, row.status.value, "resume", "only a paused (SUSPENDED) instance resumes")
+            raise InvalidState(
+                instance_id, row.status.value, "resume", "only a paused (SUSPENDED) instance resumes"
+            )
         await self._send(instance_id, Event(Kind.RESUMED, time.time(), details={"reason": reason}))
         await self._applied(instance_id, {RuntimeStatus.RUNNING, RuntimeStatus.PENDING, *TERMINAL_STATUSES})
 
@@ -207,7 +208,9 @@ class BuiltinWorkflowComponent(WorkflowComponent):
         row = await self._row(instance_id)
         if row.status.is_terminal:
             return  # already finished: terminating is idempotent, as in Dapr
-        await self._send(instance_id, Event(Kind.TERMINATE_REQUESTED, time.time(), details={"reason": reason}))
+        await self._send(
+            instance_id, Event(Kind.TERMINATE_REQUESTED, time.time(), details={"reason": reason})
+        )
         await self._applied(instance_id, TERMINAL_STATUSES)
 
     async def cancel(self, instance_id: str, reason: str | None = None) -> None:

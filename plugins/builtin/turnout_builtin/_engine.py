@@ -324,15 +324,23 @@ class Engine:
                 assert event.task_id is not None and event.name is not None
                 commit.tasks.append(
                     NewTask(
-                        instance_id=row.instance_id, execution_id=row.execution_id, task_id=event.task_id,
-                        name=event.name, input=event.data, retry=event.detail("retry"), visible_at=now,
+                        instance_id=row.instance_id,
+                        execution_id=row.execution_id,
+                        task_id=event.task_id,
+                        name=event.name,
+                        input=event.data,
+                        retry=event.detail("retry"),
+                        visible_at=now,
                         workflow_name=run.workflow_name,
                     )
                 )
             elif event.kind is Kind.TIMER_CREATED:
                 fire_at = float(event.detail("fire_at"))
                 fired = Event(
-                    Kind.TIMER_FIRED, fire_at, task_id=event.task_id, execution_id=row.execution_id,
+                    Kind.TIMER_FIRED,
+                    fire_at,
+                    task_id=event.task_id,
+                    execution_id=row.execution_id,
                     details={"fire_at": fire_at},
                 )
                 commit.messages.append(Message(row.instance_id, fired, fire_at))
@@ -346,9 +354,15 @@ class Engine:
     def _child(self, row: InstanceRow, event: Event, now: float) -> NewChild:
         child_id = str(event.detail("instance_id"))
         child = InstanceRow(
-            instance_id=child_id, workflow_name=event.name or "", status=RuntimeStatus.PENDING,
-            execution_id=new_execution_id(), created_at=now, last_updated_at=now, input=event.data,
-            parent_instance_id=row.instance_id, parent_task_id=event.task_id,
+            instance_id=child_id,
+            workflow_name=event.name or "",
+            status=RuntimeStatus.PENDING,
+            execution_id=new_execution_id(),
+            created_at=now,
+            last_updated_at=now,
+            input=event.data,
+            parent_instance_id=row.instance_id,
+            parent_task_id=event.task_id,
             parent_execution_id=row.execution_id,
         )
         failure = FailureDetails(
@@ -359,20 +373,30 @@ class Engine:
             row=child,
             start=Event(Kind.WORKFLOW_STARTED, now, name=event.name, data=event.data),
             failure_if_exists=Event(
-                Kind.CHILD_FAILED, now, task_id=event.task_id, execution_id=row.execution_id,
+                Kind.CHILD_FAILED,
+                now,
+                task_id=event.task_id,
+                execution_id=row.execution_id,
                 details={"failure": failure.model_dump()},
             ),
         )
 
-    def _completed(self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, event: Event, now: float) -> None:
+    def _completed(
+        self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, event: Event, now: float
+    ) -> None:
         status = run.status
         if status is RuntimeStatus.TERMINATED:
-            commit.terminate_children = str(event.detail("reason") or f"parent '{row.instance_id}' was terminated")
+            commit.terminate_children = str(
+                event.detail("reason") or f"parent '{row.instance_id}' was terminated"
+            )
         if row.parent_instance_id is None:
             return
         if status is RuntimeStatus.COMPLETED:
             notice = Event(
-                Kind.CHILD_COMPLETED, now, task_id=row.parent_task_id, data=run.output,
+                Kind.CHILD_COMPLETED,
+                now,
+                task_id=row.parent_task_id,
+                data=run.output,
                 execution_id=row.parent_execution_id,
             )
         else:
@@ -381,12 +405,17 @@ class Engine:
                 message=f"child workflow '{row.instance_id}' ended {status.value}",
             )
             notice = Event(
-                Kind.CHILD_FAILED, now, task_id=row.parent_task_id, execution_id=row.parent_execution_id,
+                Kind.CHILD_FAILED,
+                now,
+                task_id=row.parent_task_id,
+                execution_id=row.parent_execution_id,
                 details={"failure": failure.model_dump()},
             )
         commit.messages.append(Message(row.parent_instance_id, notice, now))
 
-    def _continued(self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, event: Event, now: float) -> None:
+    def _continued(
+        self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, event: Event, now: float
+    ) -> None:
         commit.reset_history = True
         commit.new_events = []
         commit.status = RuntimeStatus.RUNNING
@@ -429,8 +458,11 @@ class Engine:
         try:
             registered = self.workflows.get_activity(task.name)
             ctx = ActivityContext(
-                instance_id=task.instance_id, task_id=task.task_id, attempt=task.attempt,
-                activity_name=task.name, workflow_name=task.workflow_name,
+                instance_id=task.instance_id,
+                task_id=task.task_id,
+                attempt=task.attempt,
+                activity_name=task.name,
+                workflow_name=task.workflow_name,
             )
             args: list[Any] = [ctx]
             if registered.takes_input:
@@ -441,7 +473,10 @@ class Engine:
                 loop = asyncio.get_running_loop()
                 value = await loop.run_in_executor(self._pool, functools.partial(registered.fn, *args))
             message = Event(
-                Kind.TASK_COMPLETED, time.time(), task_id=task.task_id, execution_id=task.execution_id,
+                Kind.TASK_COMPLETED,
+                time.time(),
+                task_id=task.task_id,
+                execution_id=task.execution_id,
                 data=dumps(value, what=f"result of activity '{task.name}'"),
             )
             outcome = ActivityOutcome(task, message=message)
@@ -463,7 +498,11 @@ class Engine:
                 return ActivityOutcome(task, retry_at=now + delay)
         details = {"failure": failure.model_dump(), "attempts": task.attempt}
         message = Event(
-            Kind.TASK_FAILED, time.time(), task_id=task.task_id, execution_id=task.execution_id, details=details
+            Kind.TASK_FAILED,
+            time.time(),
+            task_id=task.task_id,
+            execution_id=task.execution_id,
+            details=details,
         )
         return ActivityOutcome(task, message=message)
 

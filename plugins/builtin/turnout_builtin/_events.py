@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     """Every kind of history event."""
 
     TURN_STARTED = "TurnStarted"

@@ -9,6 +9,7 @@ memory between turns, so replay from the store is only the recovery path.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 import uuid
 from collections import deque
@@ -104,8 +105,11 @@ class _Context(WorkflowContext):
         output_type = self._run.output_type_of(activity)
         details = {"retry": retry.model_dump(mode="json")} if retry is not None else None
         return self._run.schedule(
-            Kind.TASK_SCHEDULED, name=name, data=dumps(input, what=f"input of activity '{name}'"),
-            details=details, output_type=output_type,
+            Kind.TASK_SCHEDULED,
+            name=name,
+            data=dumps(input, what=f"input of activity '{name}'"),
+            details=details,
+            output_type=output_type,
         )
 
     def call_child_workflow(
@@ -115,8 +119,11 @@ class _Context(WorkflowContext):
         task_id = self._run.next_task_id
         child_id = instance_id or f"{self._run.instance_id}:{task_id:04x}"
         return self._run.schedule(
-            Kind.CHILD_SCHEDULED, name=name, data=dumps(input, what=f"input of child workflow '{name}'"),
-            details={"instance_id": child_id}, output_type=self._run.output_type_of(workflow),
+            Kind.CHILD_SCHEDULED,
+            name=name,
+            data=dumps(input, what=f"input of child workflow '{name}'"),
+            details={"instance_id": child_id},
+            output_type=self._run.output_type_of(workflow),
         )
 
     def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
@@ -289,9 +296,12 @@ class WorkflowRun:
         step = self._pending.pop(_task_key(event), None)
         if step is None:
             return
-        failure = FailureDetails.model_validate(event.detail("failure") or {"error_type": "Error", "message": ""})
+        failure = FailureDetails.model_validate(
+            event.detail("failure") or {"error_type": "Error", "message": ""}
+        )
         what = "child workflow" if event.kind is Kind.CHILD_FAILED else "activity"
-        message = f"{what} '{step.event.name}' (task {event.task_id}) failed: {failure.error_type}: {failure.message}"
+        cause = f"{failure.error_type}: {failure.message}"
+        message = f"{what} '{step.event.name}' (task {event.task_id}) failed: {cause}"
         step.task.fail(TaskFailedError(message, failure))
         self._resume()
 
@@ -409,10 +419,9 @@ class WorkflowRun:
     def _close_generator(self) -> None:
         gen, self._generator = self._generator, None
         if gen is not None:
-            try:
+            # Code that misbehaves while being closed changes nothing.
+            with contextlib.suppress(Exception):
                 gen.close()
-            except Exception:  # code that misbehaves while being closed changes nothing
-                pass
 
     def _finish_completed(self, value: Any) -> None:
         if self.continue_with is not None:

@@ -254,10 +254,21 @@ class SqliteStore(Store):
         cursor = db.execute(
             f"{verb} INTO instances ({_INSTANCE_COLUMNS}) VALUES ({_marks(range(15))})",
             (
-                row.instance_id, row.workflow_name, row.status.value, row.execution_id, row.created_at,
-                row.last_updated_at, row.input, row.output, json.dumps(row.failure) if row.failure else None,
-                row.custom_status, row.scheduled_start_at, row.parent_instance_id, row.parent_task_id,
-                row.parent_execution_id, row.history_length,
+                row.instance_id,
+                row.workflow_name,
+                row.status.value,
+                row.execution_id,
+                row.created_at,
+                row.last_updated_at,
+                row.input,
+                row.output,
+                json.dumps(row.failure) if row.failure else None,
+                row.custom_status,
+                row.scheduled_start_at,
+                row.parent_instance_id,
+                row.parent_task_id,
+                row.parent_execution_id,
+                row.history_length,
             ),
         )
         return cursor.rowcount == 1
@@ -327,7 +338,9 @@ class SqliteStore(Store):
             row = _row(found)
             if row.status.is_terminal:
                 raise InvalidState(
-                    row.instance_id, row.status.value, _operation(message.event),
+                    row.instance_id,
+                    row.status.value,
+                    _operation(message.event),
                     "the instance has finished; start a new one (or purge this one)",
                 )
             db.execute(
@@ -341,12 +354,16 @@ class SqliteStore(Store):
 
     def _purge(self, instance_id: str) -> list[str]:
         with self._transaction() as db:
-            found = db.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
+            found = db.execute(
+                "SELECT status FROM instances WHERE instance_id = ?", (instance_id,)
+            ).fetchone()
             if found is None:
                 raise InstanceNotFound(instance_id)
             if found[0] not in _TERMINAL:
                 raise InvalidState(
-                    instance_id, found[0], "purge",
+                    instance_id,
+                    found[0],
+                    "purge",
                     "only COMPLETED, FAILED, TERMINATED or CANCELED instances can be purged; "
                     "terminate it first",
                 )
@@ -447,12 +464,20 @@ class SqliteStore(Store):
             [(iid, base + n, e.encode()) for n, e in enumerate(c.new_events)],
         )
         sets = [
-            "status = ?", "output = ?", "failure = ?", "custom_status = ?", "last_updated_at = ?",
+            "status = ?",
+            "output = ?",
+            "failure = ?",
+            "custom_status = ?",
+            "last_updated_at = ?",
             "history_length = ?",
         ]
         args: list[Any] = [
-            c.status.value, c.output, json.dumps(c.failure) if c.failure else None, c.custom_status,
-            c.last_updated_at, base + len(c.new_events),
+            c.status.value,
+            c.output,
+            json.dumps(c.failure) if c.failure else None,
+            c.custom_status,
+            c.last_updated_at,
+            base + len(c.new_events),
         ]
         if c.new_execution_id is not None:
             sets += ["execution_id = ?", "input = ?"]
@@ -473,8 +498,17 @@ class SqliteStore(Store):
                 "INSERT INTO tasks (instance_id, execution_id, task_id, name, input, retry, workflow_name, "
                 "first_attempt_at, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (t.instance_id, t.execution_id, t.task_id, t.name, t.input,
-                     json.dumps(t.retry) if t.retry else None, t.workflow_name, t.visible_at, t.visible_at)
+                    (
+                        t.instance_id,
+                        t.execution_id,
+                        t.task_id,
+                        t.name,
+                        t.input,
+                        json.dumps(t.retry) if t.retry else None,
+                        t.workflow_name,
+                        t.visible_at,
+                        t.visible_at,
+                    )
                     for t in c.tasks
                 ],
             )
@@ -491,7 +525,9 @@ class SqliteStore(Store):
                 (iid, *_TERMINAL),
             ).fetchall()
             for (child_id,) in children:
-                event = Event(Kind.TERMINATE_REQUESTED, c.last_updated_at, details={"reason": c.terminate_children})
+                event = Event(
+                    Kind.TERMINATE_REQUESTED, c.last_updated_at, details={"reason": c.terminate_children}
+                )
                 messages.append(Message(child_id, event, c.last_updated_at))
         if messages:
             db.executemany(
@@ -508,9 +544,9 @@ class SqliteStore(Store):
     def _claim_tasks(self, owner: str, now: float, limit: int) -> list[ActivityTask]:
         with self._transaction() as db:
             rows = db.execute(
-                "SELECT id, instance_id, execution_id, task_id, name, input, retry, attempt, first_attempt_at, "
-                "workflow_name FROM tasks WHERE locked_by IS NULL AND visible_at <= ? ORDER BY visible_at, id "
-                "LIMIT ?",
+                "SELECT id, instance_id, execution_id, task_id, name, input, retry, attempt, "
+                "first_attempt_at, workflow_name FROM tasks WHERE locked_by IS NULL AND visible_at <= ? "
+                "ORDER BY visible_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
             if not rows:
@@ -519,8 +555,15 @@ class SqliteStore(Store):
             db.execute(f"UPDATE tasks SET locked_by = ? WHERE id IN ({_marks(ids)})", [owner, *ids])
         return [
             ActivityTask(
-                id=r[0], instance_id=r[1], execution_id=r[2], task_id=r[3], name=r[4], input=r[5],
-                retry=json.loads(r[6]) if r[6] else None, attempt=r[7], first_attempt_at=r[8],
+                id=r[0],
+                instance_id=r[1],
+                execution_id=r[2],
+                task_id=r[3],
+                name=r[4],
+                input=r[5],
+                retry=json.loads(r[6]) if r[6] else None,
+                attempt=r[7],
+                first_attempt_at=r[8],
                 workflow_name=r[9],
             )
             for r in rows
@@ -535,7 +578,8 @@ class SqliteStore(Store):
                 task = outcome.task
                 if outcome.retry_at is not None:
                     db.execute(
-                        "UPDATE tasks SET attempt = attempt + 1, visible_at = ?, locked_by = NULL WHERE id = ?",
+                        "UPDATE tasks SET attempt = attempt + 1, visible_at = ?, locked_by = NULL "
+                        "WHERE id = ?",
                         (outcome.retry_at, task.id),
                     )
                     continue

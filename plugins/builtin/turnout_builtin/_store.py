@@ -159,10 +159,6 @@ class TurnWork:
     history: list[Event] | None = None
 
 
-class StaleTurn(Exception):
-    """A turn was computed from a history that changed meanwhile; it was not applied."""
-
-
 class Store(ABC):
     """Durable state of the built-in engine."""
 
