@@ -27,6 +27,7 @@ from turnout_builtin._store import (
 )
 
 T0 = 1_700_000_000.0
+OWNER = "w1"
 
 STORES: dict[str, Callable[[Path], Store]] = {
     "sqlite-file": lambda tmp: SqliteStore(str(tmp / "state.db")),
@@ -84,6 +85,8 @@ def commit_for(
 
 
 async def messages_of(store: Store, iid: str, now: float = T0 + 10_000) -> list[tuple[int, Event]]:
+    """Lease the instance (as the engine does before a turn) and read its visible messages."""
+    await store.ready_instances(OWNER, now, 100, set())
     [work] = await store.load_turns([iid], now, set())
     return work.messages
 
@@ -104,7 +107,7 @@ async def test_replace_only_finished_instances(store: Store) -> None:
     with pytest.raises(turnout.InstanceExists):
         await store.create_instance(row("a"), start(), T0, True)
     [(mid, _)] = await messages_of(store, "a")
-    assert await store.commit_turns([commit_for("a", [mid], status=S.COMPLETED)]) == []
+    assert await store.commit_turns(OWNER, [commit_for("a", [mid], status=S.COMPLETED)]) == []
     await store.create_instance(row("a", created=T0 + 5), start(), T0 + 5, True)
     replaced = await store.get_instance("a")
     assert replaced is not None and replaced.status is S.PENDING and replaced.history_length == 0
@@ -114,10 +117,10 @@ async def test_replace_only_finished_instances(store: Store) -> None:
 async def test_messages_become_visible_at_their_time(store: Store) -> None:
     await create(store, "now")
     await store.create_instance(row("later"), start(T0 + 60), T0 + 60, False)
-    assert await store.ready_instances(T0, 10, set()) == ["now"]
-    assert await store.ready_instances(T0 + 60, 10, set()) == ["now", "later"]
-    assert await store.ready_instances(T0 + 60, 10, {"now"}) == ["later"]
-    assert await store.ready_instances(T0 + 60, 1, set()) == ["now"]
+    assert await store.ready_instances(OWNER, T0, 10, set()) == ["now"]
+    assert await store.ready_instances(OWNER, T0 + 60, 10, set()) == ["now", "later"]
+    assert await store.ready_instances(OWNER, T0 + 60, 10, {"now"}) == ["later"]
+    assert await store.ready_instances(OWNER, T0 + 60, 1, set()) == ["now"]
     assert await store.next_due(T0) == T0 + 60
     assert await store.next_due(T0 + 60) is None
 
@@ -129,7 +132,7 @@ async def test_enqueue_checks_the_instance(store: Store) -> None:
     await store.enqueue(Message("a", Event(Kind.EVENT_RAISED, T0, name="x"), T0))
     assert [e.kind for _, e in await messages_of(store, "a")] == [Kind.WORKFLOW_STARTED, Kind.EVENT_RAISED]
     ids = [m for m, _ in await messages_of(store, "a")]
-    await store.commit_turns([commit_for("a", ids, status=S.FAILED)])
+    await store.commit_turns(OWNER, [commit_for("a", ids, status=S.FAILED)])
     with pytest.raises(turnout.InvalidState, match="has finished"):
         await store.enqueue(Message("a", Event(Kind.EVENT_RAISED, T0, name="x"), T0))
 
@@ -145,7 +148,7 @@ async def test_a_turn_commits_history_status_inbox_and_outgoing_work_together(st
         tasks=[NewTask("a", "a-e1", 0, "act", '"x"', None, T0 + 1, "wf")],
         messages=[Message("a", timer, T0 + 30)],
     )
-    assert await store.commit_turns([commit]) == []
+    assert await store.commit_turns(OWNER, [commit]) == []
     got = await store.get_instance("a")
     assert got is not None and got.status is S.RUNNING and got.history_length == 2
     assert got.custom_status == '"busy"'
@@ -159,7 +162,7 @@ async def test_a_turn_commits_history_status_inbox_and_outgoing_work_together(st
 async def test_a_stale_turn_is_refused_and_changes_nothing(store: Store) -> None:
     await create(store, "a")
     [(mid, _)] = await messages_of(store, "a")
-    stale = await store.commit_turns([commit_for("a", [mid], length=5)])
+    stale = await store.commit_turns(OWNER, [commit_for("a", [mid], length=5)])
     assert stale == ["a"]
     got = await store.get_instance("a")
     assert got is not None and got.status is S.PENDING and got.history_length == 0
@@ -173,7 +176,7 @@ async def test_a_batch_of_turns_is_one_transaction(store: Store) -> None:
     # A task without a name breaks a NOT NULL constraint inside the batch: all of it must roll back.
     commits[1].tasks = [NewTask("b", "b-e1", 0, None, None, None, T0, "wf")]  # type: ignore[arg-type]
     with pytest.raises(Exception):  # noqa: B017 - each dialect raises its own integrity error
-        await store.commit_turns(commits)
+        await store.commit_turns(OWNER, commits)
     for iid in ("a", "b"):
         got = await store.get_instance(iid)
         assert got is not None and got.history_length == 0, "a failed batch left part of its turns"
@@ -188,7 +191,7 @@ async def test_children_are_created_once_and_a_taken_id_fails_the_parent(store: 
         NewChild(row("p:0000", parent="p"), start(T0 + 1), failure),
         NewChild(row("taken", parent="p"), start(T0 + 1), failure),
     ]
-    await store.commit_turns([commit_for("p", [mid], children=children)])
+    await store.commit_turns(OWNER, [commit_for("p", [mid], children=children)])
     child = await store.get_instance("p:0000")
     assert child is not None and child.parent_instance_id == "p"
     assert [e.kind for _, e in await messages_of(store, "p:0000")] == [Kind.WORKFLOW_STARTED]
@@ -202,7 +205,7 @@ async def test_terminating_children_and_purging_families(store: Store) -> None:
     with pytest.raises(turnout.InvalidState, match="terminate it first"):
         await store.purge("p")
     [(mid, _)] = await messages_of(store, "p")
-    await store.commit_turns([commit_for("p", [mid], status=S.TERMINATED, terminate_children="stop")])
+    await store.commit_turns(OWNER, [commit_for("p", [mid], status=S.TERMINATED, terminate_children="stop")])
     kinds = [e.kind for _, e in await messages_of(store, "p:0000")]
     assert kinds == [Kind.WORKFLOW_STARTED, Kind.TERMINATE_REQUESTED]
     assert await messages_of(store, "p") == []  # a finished instance keeps no inbox
@@ -217,7 +220,7 @@ async def test_tasks_are_claimed_once_and_results_delivered_once(store: Store) -
     await create(store, "a")
     [(mid, _)] = await messages_of(store, "a")
     tasks = [NewTask("a", "a-e1", n, "act", None, None, T0 + 1, "wf") for n in range(3)]
-    await store.commit_turns([commit_for("a", [mid], tasks=tasks)])
+    await store.commit_turns(OWNER, [commit_for("a", [mid], tasks=tasks)])
     first = await store.claim_tasks("w1", T0 + 1, 2)
     second = await store.claim_tasks("w2", T0 + 1, 10)
     assert len(first) == 2 and len(second) == 1
@@ -225,8 +228,8 @@ async def test_tasks_are_claimed_once_and_results_delivered_once(store: Store) -
     assert await store.claim_tasks("w3", T0 + 1, 10) == []
     done = Event(Kind.TASK_COMPLETED, T0 + 2, task_id=0, data="1", execution_id="a-e1")
     outcome = ActivityOutcome(first[0], message=done)
-    await store.finish_tasks([outcome])
-    await store.finish_tasks([outcome])  # the same task finished twice (a re-run)
+    await store.finish_tasks(OWNER, [outcome])
+    await store.finish_tasks(OWNER, [outcome])  # the same task finished twice (a re-run)
     assert [e.task_id for _, e in await messages_of(store, "a")] == [0]
 
 
@@ -234,25 +237,47 @@ async def test_a_retry_releases_the_task_until_its_time(store: Store) -> None:
     await create(store, "a")
     [(mid, _)] = await messages_of(store, "a")
     await store.commit_turns(
-        [commit_for("a", [mid], tasks=[NewTask("a", "a-e1", 0, "act", None, None, T0, "wf")])]
+        OWNER, [commit_for("a", [mid], tasks=[NewTask("a", "a-e1", 0, "act", None, None, T0, "wf")])]
     )
     [task] = await store.claim_tasks("w1", T0, 10)
-    await store.finish_tasks([ActivityOutcome(task, retry_at=T0 + 5)])
+    await store.finish_tasks(OWNER, [ActivityOutcome(task, retry_at=T0 + 5)])
     assert await store.claim_tasks("w1", T0 + 4, 10) == []
     assert await store.next_due(T0 + 4) == T0 + 5
     [again] = await store.claim_tasks("w1", T0 + 5, 10)
     assert again.attempt == 2 and again.first_attempt_at == T0
 
 
-async def test_recover_releases_claims_of_dead_workers(store: Store) -> None:
+async def test_task_locks_of_dead_workers_expire(store: Store) -> None:
     await create(store, "a")
     [(mid, _)] = await messages_of(store, "a")
-    await store.commit_turns(
-        [commit_for("a", [mid], tasks=[NewTask("a", "a-e1", 0, "act", None, None, T0, "wf")])]
-    )
-    assert len(await store.claim_tasks("dead", T0, 10)) == 1
-    await store.recover("new-owner")
-    assert len(await store.claim_tasks("new-owner", T0, 10)) == 1
+    task = NewTask("a", "a-e1", 0, "act", None, None, T0, "wf")
+    await store.commit_turns(OWNER, [commit_for("a", [mid], tasks=[task])])
+    [claimed] = await store.claim_tasks("dead", T0, 10)
+    assert await store.claim_tasks("other", T0 + 1, 10) == []
+    await store.heartbeat("dead", T0 + 1)  # a live worker keeps its lock
+    assert await store.claim_tasks("other", T0 + store.lease_seconds, 10) == []
+    [again] = await store.claim_tasks("other", T0 + 2 + store.lease_seconds, 10)
+    assert again.id == claimed.id
+    # The dead worker's late result is refused: the other one delivers it.
+    late = Event(Kind.TASK_COMPLETED, T0, task_id=0, data="1", execution_id="a-e1")
+    await store.finish_tasks("dead", [ActivityOutcome(claimed, message=late)])
+    await store.finish_tasks("other", [ActivityOutcome(again, message=late)])
+    assert [e.task_id for _, e in await messages_of(store, "a", T0 + 10**10)] == [0]
+
+
+async def test_instances_are_leased_to_one_worker_at_a_time(store: Store) -> None:
+    await create(store, "a")
+    assert await store.ready_instances("w1", T0, 10, set()) == ["a"]
+    assert await store.ready_instances("w2", T0, 10, set()) == []
+    assert await store.ready_instances("w1", T0, 10, set()) == ["a"]  # its owner keeps it
+    [work] = await store.load_turns(["a"], T0, set())
+    mid = work.messages[0][0]
+    assert await store.commit_turns("w2", [commit_for("a", [mid])]) == ["a"]  # not the owner: stale
+    expired = T0 + 2 + store.lease_seconds
+    assert await store.ready_instances("w2", expired, 10, set()) == ["a"]
+    assert await store.commit_turns("w1", [commit_for("a", [mid])]) == ["a"]  # lost its lease
+    await store.release("w2", ["a"])
+    assert await store.ready_instances("w3", expired, 10, set()) == ["a"]
 
 
 async def test_list_filters_and_pages_newest_first(store: Store) -> None:
@@ -273,7 +298,7 @@ async def test_list_filters_and_pages_newest_first(store: Store) -> None:
 async def test_continue_as_new_resets_the_history(store: Store) -> None:
     await create(store, "a")
     [(mid, _)] = await messages_of(store, "a")
-    await store.commit_turns([commit_for("a", [mid])])
+    await store.commit_turns(OWNER, [commit_for("a", [mid])])
     await store.enqueue(Message("a", Event(Kind.EVENT_RAISED, T0 + 2, name="x"), T0 + 2))
     [(mid2, _)] = await messages_of(store, "a")
     reset = commit_for(
@@ -286,7 +311,7 @@ async def test_continue_as_new_resets_the_history(store: Store) -> None:
         messages=[Message("a", start(T0 + 3), T0 + 3)],
     )
     reset.new_events = []
-    await store.commit_turns([reset])
+    await store.commit_turns(OWNER, [reset])
     got = await store.get_instance("a")
     assert (
         got is not None and got.history_length == 0 and got.execution_id == "a-e2" and got.input == '"next"'

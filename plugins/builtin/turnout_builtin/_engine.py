@@ -107,6 +107,7 @@ class Engine:
             asyncio.create_task(self._guard(self._turn_loop), name="turnout-turns"),
             asyncio.create_task(self._guard(self._activity_loop), name="turnout-activities"),
             asyncio.create_task(self._guard(self._flush_loop), name="turnout-results"),
+            asyncio.create_task(self._guard(self._heartbeat_loop), name="turnout-heartbeat"),
         ]
 
     async def stop(self) -> None:
@@ -119,8 +120,11 @@ class Engine:
         if self._results:
             # Results already computed are delivered rather than recomputed.
             with contextlib.suppress(Exception):
-                await self.store.finish_tasks(self._results)
+                await self.store.finish_tasks(self.owner, self._results)
             self._results = []
+        # Hand everything over at once rather than when the leases expire.
+        with contextlib.suppress(Exception):
+            await self.store.release_all(self.owner)
         self._pool.shutdown(wait=False, cancel_futures=True)
         for futures in self._watchers.values():
             for future in futures:
@@ -193,7 +197,7 @@ class Engine:
         while True:
             self._turn_wakeup.clear()
             now = time.time()
-            ids = await self.store.ready_instances(now, self.batch_size, self._parked)
+            ids = await self.store.ready_instances(self.owner, now, self.batch_size, self._parked)
             if not ids:
                 await self._sleep(self._turn_wakeup)
                 if not self._turn_wakeup.is_set():
@@ -225,7 +229,7 @@ class Engine:
         if not commits:
             return
         try:
-            stale = await self.store.commit_turns(commits)
+            stale = await self.store.commit_turns(self.owner, commits)
         except BaseException:
             for commit in commits:  # the cached runs are ahead of the store now
                 self._cache.pop(commit.instance_id, None)
@@ -249,8 +253,11 @@ class Engine:
                 self._parked.clear()
                 wake_turns = True
             wake_turns = wake_turns or bool(commit.children)
+        evicted = []
         while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            evicted.append(self._cache.popitem(last=False)[0])
+        if evicted:
+            await self.store.release(self.owner, evicted)
         self._notify([c.instance_id for c in commits])
         if wake_activities:
             self._activity_wakeup.set()
@@ -431,6 +438,13 @@ class Engine:
         commit.children = []
         commit.messages = [m for m in commit.messages if m.event.kind is not Kind.TIMER_FIRED]
 
+    async def _heartbeat_loop(self) -> None:
+        # Leases and task locks live while this process does; renewed well before expiry.
+        interval = min(self.store.lease_seconds / 3, 60.0)
+        while True:
+            await asyncio.sleep(interval)
+            await self.store.heartbeat(self.owner, time.time())
+
     # -- activities ----------------------------------------------------------------------
 
     async def _activity_loop(self) -> None:
@@ -514,7 +528,7 @@ class Engine:
             if not batch:
                 continue
             try:
-                await self.store.finish_tasks(batch)
+                await self.store.finish_tasks(self.owner, batch)
             except BaseException:
                 self._results = batch + self._results  # keep them for the next try
                 raise

@@ -162,6 +162,9 @@ class TurnWork:
 class Store(ABC):
     """Durable state of the built-in engine."""
 
+    lease_seconds: float = 10.0
+    """How long an instance lease or a task lock lasts without a heartbeat."""
+
     async def open(self) -> None:
         """Connect and apply migrations."""
 
@@ -199,24 +202,47 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def ready_instances(self, now: float, limit: int, exclude: set[str]) -> list[str]:
-        """Instances with visible messages, oldest message first, except ``exclude``."""
+    async def ready_instances(self, owner: str, now: float, limit: int, exclude: set[str]) -> list[str]:
+        """Instances with visible messages, oldest message first, except ``exclude``, now leased by ``owner``.
+
+        Instances leased by another live worker are left to it.
+        """
 
     @abstractmethod
     async def load_turns(self, instance_ids: list[str], now: float, with_history: set[str]) -> list[TurnWork]:
         """Rows and visible messages of these instances (and the history of ``with_history``)."""
 
     @abstractmethod
-    async def commit_turns(self, commits: list[TurnCommit]) -> list[str]:
-        """Apply the turns in one transaction; returns the ids of turns refused as stale."""
+    async def commit_turns(self, owner: str, commits: list[TurnCommit]) -> list[str]:
+        """Apply the turns in one transaction; returns the ids of turns refused as stale.
+
+        A turn is stale when its instance's history changed since it was read, or
+        ``owner`` no longer holds the instance's lease.
+        """
+
+    @abstractmethod
+    async def release(self, owner: str, instance_ids: list[str]) -> None:
+        """Give up the leases of these instances (evicted from the cache)."""
+
+    @abstractmethod
+    async def release_all(self, owner: str) -> None:
+        """Give up every lease and task lock of ``owner`` (a clean shutdown)."""
+
+    @abstractmethod
+    async def heartbeat(self, owner: str, now: float) -> None:
+        """Extend the leases and task locks ``owner`` holds."""
 
     @abstractmethod
     async def claim_tasks(self, owner: str, now: float, limit: int) -> list[ActivityTask]:
         """Visible, unclaimed activity tasks, now claimed by ``owner``."""
 
     @abstractmethod
-    async def finish_tasks(self, outcomes: list[ActivityOutcome]) -> None:
-        """Delete finished tasks and deliver their results, or release them for a retry; one transaction."""
+    async def finish_tasks(self, owner: str, outcomes: list[ActivityOutcome]) -> None:
+        """Delete finished tasks and deliver their results, or release them for a retry; one transaction.
+
+        Tasks whose lock ``owner`` lost to another worker are left alone, so a
+        result is delivered once.
+        """
 
     @abstractmethod
     async def next_due(self, now: float) -> float | None:

@@ -1,0 +1,579 @@
+"""The SQL shared by every store dialect: written once, with ``?`` placeholders.
+
+Dialects (``_sqlite.py``, ``_postgres.py``) provide the connection, the
+transaction, the schema and a few clauses; everything the engine asks of a
+store is here. All methods named ``_x`` are synchronous and run on a worker
+thread with a :class:`Db`, inside a transaction when they write.
+
+Several workers may share one database: an instance is *leased* by the
+worker that runs its turns (it keeps the lease while the instance is hot in
+its cache, renewed by heartbeats) and an activity task is *locked* by the
+worker running it. A worker that dies loses both when they expire. A turn
+whose instance's history moved on, or whose lease was lost, is refused as
+stale, so two workers never both apply a turn of one instance.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+from turnout import (
+    TERMINAL_STATUSES,
+    InstanceExists,
+    InstanceNotFound,
+    InvalidArgument,
+    InvalidState,
+    ListQuery,
+    RuntimeStatus,
+)
+
+from ._events import Event, Kind
+from ._store import (
+    ActivityOutcome,
+    ActivityTask,
+    InstanceRow,
+    Message,
+    Store,
+    TurnCommit,
+    TurnWork,
+)
+
+T = TypeVar("T")
+
+TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
+INSTANCE_COLUMNS = (
+    "instance_id, workflow_name, status, execution_id, created_at, last_updated_at, input, output, "
+    "failure, custom_status, scheduled_start_at, parent_instance_id, parent_task_id, "
+    "parent_execution_id, history_length"
+)
+TASK_COLUMNS = (
+    "id, instance_id, execution_id, task_id, name, input, retry, attempt, first_attempt_at, workflow_name"
+)
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the shared SQL uses."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Db(Protocol):
+    """A connection in a transaction, speaking ``?`` placeholders."""
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+
+def marks(items: Iterable[Any]) -> str:
+    """``?, ?, ?`` for an IN list."""
+    return ",".join("?" for _ in items)
+
+
+def instance_row(values: Sequence[Any]) -> InstanceRow:
+    """An InstanceRow from a row of INSTANCE_COLUMNS."""
+    return InstanceRow(
+        instance_id=values[0],
+        workflow_name=values[1],
+        status=RuntimeStatus(values[2]),
+        execution_id=values[3],
+        created_at=values[4],
+        last_updated_at=values[5],
+        input=values[6],
+        output=values[7],
+        failure=json.loads(values[8]) if values[8] else None,
+        custom_status=values[9],
+        scheduled_start_at=values[10],
+        parent_instance_id=values[11],
+        parent_task_id=values[12],
+        parent_execution_id=values[13],
+        history_length=values[14],
+    )
+
+
+def _task(values: Sequence[Any]) -> ActivityTask:
+    return ActivityTask(
+        id=values[0],
+        instance_id=values[1],
+        execution_id=values[2],
+        task_id=values[3],
+        name=values[4],
+        input=values[5],
+        retry=json.loads(values[6]) if values[6] else None,
+        attempt=values[7],
+        first_attempt_at=values[8],
+        workflow_name=values[9],
+    )
+
+
+class SqlStore(Store):
+    """Everything but the connection: dialects implement :meth:`_read` and :meth:`_write`."""
+
+    lock_clause = ""
+    """Appended to the SELECTs that claim rows (``FOR UPDATE SKIP LOCKED`` where supported)."""
+
+    row_lock_clause = ""
+    """Appended to a SELECT of one row that the transaction then changes (``FOR UPDATE``)."""
+
+    @abstractmethod
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` on a worker thread."""
+
+    @abstractmethod
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` on a worker thread, in one transaction."""
+
+    def _notify(self, db: Db) -> None:
+        """Tell other workers that new work is visible (a dialect hook; no-op by default)."""
+
+    # -- instances -----------------------------------------------------------------------
+
+    async def create_instance(self, row: InstanceRow, start: Event, visible_at: float, replace: bool) -> None:
+        await self._write(self._create_instance, row, start, visible_at, replace)
+
+    def _create_instance(
+        self, db: Db, row: InstanceRow, start: Event, visible_at: float, replace: bool
+    ) -> None:
+        existing = db.execute(
+            f"SELECT status FROM instances WHERE instance_id = ?{self.row_lock_clause}",
+            (row.instance_id,),
+        ).fetchone()
+        if existing is not None:
+            if not (replace and existing[0] in TERMINAL):
+                raise InstanceExists(row.instance_id, existing[0])
+            self._delete_instances(db, self._family(db, row.instance_id))
+        if not self._insert_instance(db, row):
+            raise InstanceExists(row.instance_id)  # created concurrently by another worker
+        db.execute(
+            "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
+            (row.instance_id, visible_at, start.encode()),
+        )
+        self._notify(db)
+
+    @staticmethod
+    def _insert_instance(db: Db, row: InstanceRow) -> bool:
+        cursor = db.execute(
+            f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({marks(range(15))}) ON CONFLICT DO NOTHING",
+            (
+                row.instance_id,
+                row.workflow_name,
+                row.status.value,
+                row.execution_id,
+                row.created_at,
+                row.last_updated_at,
+                row.input,
+                row.output,
+                json.dumps(row.failure) if row.failure else None,
+                row.custom_status,
+                row.scheduled_start_at,
+                row.parent_instance_id,
+                row.parent_task_id,
+                row.parent_execution_id,
+                row.history_length,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    async def get_instance(self, instance_id: str) -> InstanceRow | None:
+        return await self._read(self._get_instance, instance_id)
+
+    @staticmethod
+    def _get_instance(db: Db, instance_id: str) -> InstanceRow | None:
+        found = db.execute(
+            f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
+        ).fetchone()
+        return instance_row(found) if found else None
+
+    async def list_instances(self, query: ListQuery) -> tuple[list[InstanceRow], str | None]:
+        return await self._read(self._list_instances, query)
+
+    @staticmethod
+    def _list_instances(db: Db, query: ListQuery) -> tuple[list[InstanceRow], str | None]:
+        where: list[str] = []
+        args: list[Any] = []
+        if query.status:
+            where.append(f"status IN ({marks(query.status)})")
+            args.extend(s.value for s in query.status)
+        if query.workflow_name:
+            where.append("workflow_name = ?")
+            args.append(query.workflow_name)
+        if query.created_from:
+            where.append("created_at >= ?")
+            args.append(query.created_from.timestamp())
+        if query.created_to:
+            where.append("created_at < ?")
+            args.append(query.created_to.timestamp())
+        if query.page_token:
+            created, last_id = _decode_token(query.page_token)
+            where.append("(created_at < ? OR (created_at = ? AND instance_id < ?))")
+            args.extend([created, created, last_id])
+        sql = f"SELECT {INSTANCE_COLUMNS} FROM instances"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, instance_id DESC LIMIT ?"
+        args.append(query.limit + 1)
+        rows = [instance_row(r) for r in db.execute(sql, args).fetchall()]
+        token = None
+        if len(rows) > query.limit:
+            rows = rows[: query.limit]
+            token = _encode_token(rows[-1].created_at, rows[-1].instance_id)
+        return rows, token
+
+    async def load_history(self, instance_id: str) -> list[Event]:
+        return await self._read(self._load_history, instance_id)
+
+    @staticmethod
+    def _load_history(db: Db, instance_id: str) -> list[Event]:
+        rows = db.execute(
+            "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
+        ).fetchall()
+        return [Event.decode(r[0]) for r in rows]
+
+    async def enqueue(self, message: Message) -> InstanceRow:
+        return await self._write(self._enqueue, message)
+
+    def _enqueue(self, db: Db, message: Message) -> InstanceRow:
+        row = self._get_instance(db, message.instance_id)
+        if row is None:
+            raise InstanceNotFound(message.instance_id)
+        if row.status.is_terminal:
+            raise InvalidState(
+                row.instance_id,
+                row.status.value,
+                _operation(message.event),
+                "the instance has finished; start a new one (or purge this one)",
+            )
+        db.execute(
+            "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
+            (message.instance_id, message.visible_at, message.event.encode()),
+        )
+        self._notify(db)
+        return row
+
+    async def purge(self, instance_id: str) -> list[str]:
+        return await self._write(self._purge, instance_id)
+
+    def _purge(self, db: Db, instance_id: str) -> list[str]:
+        found = db.execute("SELECT status FROM instances WHERE instance_id = ?", (instance_id,)).fetchone()
+        if found is None:
+            raise InstanceNotFound(instance_id)
+        if found[0] not in TERMINAL:
+            raise InvalidState(
+                instance_id,
+                found[0],
+                "purge",
+                "only COMPLETED, FAILED, TERMINATED or CANCELED instances can be purged; terminate it first",
+            )
+        family = self._family(db, instance_id)
+        self._delete_instances(db, family)
+        return family
+
+    @staticmethod
+    def _family(db: Db, instance_id: str) -> list[str]:
+        """The instance and all its descendants."""
+        rows = db.execute(
+            """WITH RECURSIVE family(id) AS (
+                   SELECT CAST(? AS TEXT) UNION SELECT i.instance_id FROM instances i JOIN family f
+                   ON i.parent_instance_id = f.id)
+               SELECT id FROM family""",
+            (instance_id,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    @staticmethod
+    def _delete_instances(db: Db, ids: list[str]) -> None:
+        for table in ("instances", "history", "inbox", "tasks"):
+            db.execute(f"DELETE FROM {table} WHERE instance_id IN ({marks(ids)})", ids)
+
+    # -- turns ---------------------------------------------------------------------------
+
+    async def ready_instances(self, owner: str, now: float, limit: int, exclude: set[str]) -> list[str]:
+        return await self._write(self._ready_instances, owner, now, limit, exclude)
+
+    def _ready_instances(self, db: Db, owner: str, now: float, limit: int, exclude: set[str]) -> list[str]:
+        candidates = [
+            r[0]
+            for r in db.execute(
+                "SELECT instance_id, MIN(id) AS first_id FROM inbox WHERE visible_at <= ? "
+                "GROUP BY instance_id ORDER BY first_id LIMIT ?",
+                (now, 4 * limit + len(exclude)),  # some may be leased by other workers
+            ).fetchall()
+            if r[0] not in exclude
+        ]
+        if not candidates:
+            return []
+        free = [
+            r[0]
+            for r in db.execute(
+                f"SELECT instance_id FROM instances WHERE instance_id IN ({marks(candidates)}) "
+                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires < ?)"
+                f"{self.lock_clause}",
+                [*candidates, owner, now],
+            ).fetchall()
+        ]
+        if free:
+            db.execute(
+                f"UPDATE instances SET lease_owner = ?, lease_expires = ? WHERE instance_id IN ({marks(free)})",
+                [owner, now + self.lease_seconds, *free],
+            )
+        # Messages for instances that no longer exist are claimed too, to be dropped.
+        known = {
+            r[0]
+            for r in db.execute(
+                f"SELECT instance_id FROM instances WHERE instance_id IN ({marks(candidates)})", candidates
+            ).fetchall()
+        }
+        free_set = set(free)
+        return [iid for iid in candidates if iid in free_set or iid not in known][:limit]
+
+    async def load_turns(self, instance_ids: list[str], now: float, with_history: set[str]) -> list[TurnWork]:
+        return await self._read(self._load_turns, instance_ids, now, with_history)
+
+    @staticmethod
+    def _load_turns(db: Db, instance_ids: list[str], now: float, with_history: set[str]) -> list[TurnWork]:
+        ids = marks(instance_ids)
+        rows = {
+            r[0]: instance_row(r)
+            for r in db.execute(
+                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({ids})", instance_ids
+            )
+        }
+        work = {iid: TurnWork(instance=rows.get(iid), instance_id=iid, messages=[]) for iid in instance_ids}
+        for message_id, iid, event in db.execute(
+            f"SELECT id, instance_id, event FROM inbox WHERE instance_id IN ({ids}) AND visible_at <= ? "
+            "ORDER BY id",
+            [*instance_ids, now],
+        ):
+            work[iid].messages.append((message_id, Event.decode(event)))
+        wanted = [iid for iid in instance_ids if iid in with_history]
+        for iid in wanted:
+            work[iid].history = []
+        if wanted:
+            for iid, event in db.execute(
+                f"SELECT instance_id, event FROM history WHERE instance_id IN ({marks(wanted)}) "
+                "ORDER BY instance_id, seq",
+                wanted,
+            ):
+                history = work[iid].history
+                assert history is not None
+                history.append(Event.decode(event))
+        return list(work.values())
+
+    async def commit_turns(self, owner: str, commits: list[TurnCommit]) -> list[str]:
+        return await self._write(self._commit_turns, owner, commits)
+
+    def _commit_turns(self, db: Db, owner: str, commits: list[TurnCommit]) -> list[str]:
+        stale = [c.instance_id for c in commits if not self._commit_one(db, owner, c)]
+        self._notify(db)
+        return stale
+
+    def _commit_one(self, db: Db, owner: str, c: TurnCommit) -> bool:
+        iid = c.instance_id
+        found = db.execute(
+            "SELECT history_length, lease_owner FROM instances WHERE instance_id = ?", (iid,)
+        ).fetchone()
+        if found is None:
+            # Purged while the turn ran (or never existed): drop its messages.
+            if c.consumed:
+                db.execute(f"DELETE FROM inbox WHERE id IN ({marks(c.consumed)})", c.consumed)
+            return True
+        if found[0] != c.expected_history_length or found[1] != owner:
+            return False
+        base = c.expected_history_length
+        if c.reset_history:
+            db.execute("DELETE FROM history WHERE instance_id = ?", (iid,))
+            base = 0
+        db.executemany(
+            "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
+            [(iid, base + n, e.encode()) for n, e in enumerate(c.new_events)],
+        )
+        sets = [
+            "status = ?",
+            "output = ?",
+            "failure = ?",
+            "custom_status = ?",
+            "last_updated_at = ?",
+            "history_length = ?",
+            "lease_expires = ?",
+        ]
+        args: list[Any] = [
+            c.status.value,
+            c.output,
+            json.dumps(c.failure) if c.failure else None,
+            c.custom_status,
+            c.last_updated_at,
+            base + len(c.new_events),
+            c.last_updated_at + self.lease_seconds,
+        ]
+        if c.status.is_terminal:
+            sets.append("lease_owner = NULL")
+        if c.new_execution_id is not None:
+            sets += ["execution_id = ?", "input = ?"]
+            args += [c.new_execution_id, c.new_input]
+        if c.workflow_name is not None:
+            sets.append("workflow_name = ?")
+            args.append(c.workflow_name)
+        db.execute(f"UPDATE instances SET {', '.join(sets)} WHERE instance_id = ?", [*args, iid])
+        if c.consumed:
+            db.execute(f"DELETE FROM inbox WHERE id IN ({marks(c.consumed)})", c.consumed)
+        if c.status.is_terminal or c.reset_history:
+            # Queued activities of a finished execution can never matter again.
+            db.execute("DELETE FROM tasks WHERE instance_id = ? AND locked_by IS NULL", (iid,))
+        if c.status.is_terminal:
+            db.execute("DELETE FROM inbox WHERE instance_id = ?", (iid,))
+        if c.tasks:
+            db.executemany(
+                "INSERT INTO tasks (instance_id, execution_id, task_id, name, input, retry, workflow_name, "
+                "first_attempt_at, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        t.instance_id,
+                        t.execution_id,
+                        t.task_id,
+                        t.name,
+                        t.input,
+                        json.dumps(t.retry) if t.retry else None,
+                        t.workflow_name,
+                        t.visible_at,
+                        t.visible_at,
+                    )
+                    for t in c.tasks
+                ],
+            )
+        messages = list(c.messages)
+        for child in c.children:
+            if self._insert_instance(db, child.row):
+                messages.append(Message(child.row.instance_id, child.start, child.start.timestamp))
+            else:
+                messages.append(Message(iid, child.failure_if_exists, child.failure_if_exists.timestamp))
+        if c.terminate_children is not None:
+            children = db.execute(
+                f"SELECT instance_id FROM instances WHERE parent_instance_id = ? AND status NOT IN ({marks(TERMINAL)})",
+                (iid, *TERMINAL),
+            ).fetchall()
+            for (child_id,) in children:
+                event = Event(
+                    Kind.TERMINATE_REQUESTED, c.last_updated_at, details={"reason": c.terminate_children}
+                )
+                messages.append(Message(child_id, event, c.last_updated_at))
+        if messages:
+            db.executemany(
+                "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
+                [(m.instance_id, m.visible_at, m.event.encode()) for m in messages],
+            )
+        return True
+
+    async def release(self, owner: str, instance_ids: list[str]) -> None:
+        if instance_ids:
+            await self._write(self._release, owner, instance_ids)
+
+    @staticmethod
+    def _release(db: Db, owner: str, instance_ids: list[str]) -> None:
+        db.execute(
+            f"UPDATE instances SET lease_owner = NULL WHERE lease_owner = ? AND instance_id IN ({marks(instance_ids)})",
+            [owner, *instance_ids],
+        )
+
+    async def release_all(self, owner: str) -> None:
+        await self._write(self._release_all, owner)
+
+    @staticmethod
+    def _release_all(db: Db, owner: str) -> None:
+        db.execute("UPDATE instances SET lease_owner = NULL WHERE lease_owner = ?", (owner,))
+        db.execute("UPDATE tasks SET locked_by = NULL WHERE locked_by = ?", (owner,))
+
+    async def heartbeat(self, owner: str, now: float) -> None:
+        await self._write(self._heartbeat, owner, now)
+
+    def _heartbeat(self, db: Db, owner: str, now: float) -> None:
+        until = now + self.lease_seconds
+        db.execute("UPDATE instances SET lease_expires = ? WHERE lease_owner = ?", (until, owner))
+        db.execute("UPDATE tasks SET locked_until = ? WHERE locked_by = ?", (until, owner))
+
+    # -- activity tasks ------------------------------------------------------------------
+
+    async def claim_tasks(self, owner: str, now: float, limit: int) -> list[ActivityTask]:
+        return await self._write(self._claim_tasks, owner, now, limit)
+
+    def _claim_tasks(self, db: Db, owner: str, now: float, limit: int) -> list[ActivityTask]:
+        rows = db.execute(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE visible_at <= ? "
+            "AND (locked_by IS NULL OR locked_until < ?) ORDER BY visible_at, id LIMIT ?"
+            f"{self.lock_clause}",
+            (now, now, limit),
+        ).fetchall()
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        db.execute(
+            f"UPDATE tasks SET locked_by = ?, locked_until = ? WHERE id IN ({marks(ids)})",
+            [owner, now + self.lease_seconds, *ids],
+        )
+        return [_task(r) for r in rows]
+
+    async def finish_tasks(self, owner: str, outcomes: list[ActivityOutcome]) -> None:
+        await self._write(self._finish_tasks, owner, outcomes)
+
+    def _finish_tasks(self, db: Db, owner: str, outcomes: list[ActivityOutcome]) -> None:
+        for outcome in outcomes:
+            task = outcome.task
+            if outcome.retry_at is not None:
+                db.execute(
+                    "UPDATE tasks SET attempt = attempt + 1, visible_at = ?, locked_by = NULL "
+                    "WHERE id = ? AND locked_by = ?",
+                    (outcome.retry_at, task.id, owner),
+                )
+                continue
+            deleted = db.execute(
+                "DELETE FROM tasks WHERE id = ? AND locked_by = ?", (task.id, owner)
+            ).rowcount
+            if deleted and outcome.message is not None:
+                # Deleting the task and delivering its result in one transaction:
+                # a result is delivered once even though the activity may run twice.
+                db.execute(
+                    "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
+                    (task.instance_id, outcome.message.timestamp, outcome.message.encode()),
+                )
+        self._notify(db)
+
+    async def next_due(self, now: float) -> float | None:
+        return await self._read(self._next_due, now)
+
+    @staticmethod
+    def _next_due(db: Db, now: float) -> float | None:
+        inbox = db.execute("SELECT MIN(visible_at) FROM inbox WHERE visible_at > ?", (now,)).fetchone()[0]
+        tasks = db.execute(
+            "SELECT MIN(visible_at) FROM tasks WHERE locked_by IS NULL AND visible_at > ?", (now,)
+        ).fetchone()[0]
+        due = [t for t in (inbox, tasks) if t is not None]
+        return min(due) if due else None
+
+
+def _operation(event: Event) -> str:
+    return {
+        Kind.EVENT_RAISED: "raise an event on",
+        Kind.SUSPENDED: "pause",
+        Kind.RESUMED: "resume",
+        Kind.TERMINATE_REQUESTED: "terminate",
+        Kind.CANCEL_REQUESTED: "cancel",
+    }.get(event.kind, "send a message to")
+
+
+def _encode_token(created_at: float, instance_id: str) -> str:
+    raw = json.dumps([created_at, instance_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_token(token: str) -> tuple[float, str]:
+    try:
+        created, instance_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return float(created), str(instance_id)
+    except Exception:
+        raise InvalidArgument("page_token", token, "a token returned as next_page_token by list") from None
