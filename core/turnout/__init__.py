@@ -9,6 +9,7 @@ built-in durable engine runs on SQLite, in-process.
 from ._component import WorkflowComponent
 from ._errors import (
     ComponentError,
+    ComponentErrors,
     EngineError,
     InstanceExists,
     InstanceNotFound,
@@ -53,6 +54,7 @@ __all__ = [
     "AsyncWorkflowClient",
     "ComponentContext",
     "ComponentError",
+    "ComponentErrors",
     "ComponentKind",
     "ComponentRegistry",
     "ComponentType",

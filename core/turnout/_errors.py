@@ -7,6 +7,7 @@ these with ``raise ... from exc``; no engine exception leaks to users.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -55,6 +56,25 @@ class ComponentError(TurnoutError):
             where.append(f"field '{field}'")
         prefix = ": ".join(where)
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
+
+
+class ComponentErrors(ComponentError):
+    """Every problem found in the components, reported at once so one run shows them all.
+
+    ``errors`` keeps each problem as its own :class:`ComponentError` (with its
+    ``file``, ``component`` and ``field``); the message lists one per line.
+    """
+
+    def __init__(self, errors: Iterable[ComponentError]) -> None:
+        self.errors: list[ComponentError] = list(errors)
+        if not self.errors:
+            raise ValueError("ComponentErrors needs at least one error")
+        if len(self.errors) == 1:
+            only = self.errors[0]
+            super().__init__(only.reason, file=only.file, component=only.component, field=only.field)
+        else:
+            lines = "\n".join(f"  - {error.message}" for error in self.errors)
+            super().__init__(f"{len(self.errors)} problems in the component configuration:\n{lines}")
 
 
 class InvalidArgument(TurnoutError):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._models import FailureDetails
 
@@ -76,6 +76,14 @@ class RetryPolicy(BaseModel):
     retry_timeout: timedelta | None = None
     non_retryable_errors: tuple[str, ...] = ()
 
+    @field_validator("non_retryable_errors", mode="before")
+    @classmethod
+    def _type_names(cls, value: Any) -> Any:
+        # Exception classes are accepted as well as their names.
+        if isinstance(value, (str, type)):
+            value = [value]
+        return tuple(v.__name__ if isinstance(v, type) else v for v in value)
+
     @model_validator(mode="after")
     def _check_intervals(self) -> RetryPolicy:
         if self.first_retry_interval < timedelta(0):
@@ -104,6 +112,7 @@ class Task(Generic[T]):
         self._result: Any = None
         self._exception: BaseException | None = None
         self._listeners: list[Callable[[Task[Any]], None]] = []
+        self._lost_race = False
 
     @property
     def is_complete(self) -> bool:
@@ -122,6 +131,19 @@ class Task(Generic[T]):
         if self._exception is not None:
             raise self._exception
         return self._result  # type: ignore[no-any-return]
+
+    @property
+    def lost_race(self) -> bool:
+        """True when a ``when_any`` holding this pending task finished with another task.
+
+        Engines do not hand an event to a wait that lost its race (nobody waits on
+        it any more) unless the workflow yields the task again.
+        """
+        return self._lost_race and not self._done
+
+    def revive(self) -> None:
+        """The workflow yields this task again: it waits once more."""
+        self._lost_race = False
 
     @property
     def exception(self) -> BaseException | None:
@@ -193,7 +215,12 @@ class WhenAnyTask(Task[Task[Any]]):
             task.add_done_listener(self._on_child)
 
     def _on_child(self, task: Task[Any]) -> None:
+        if self._done:
+            return
         self.complete(task)
+        for other in self.tasks:
+            if other is not task and not other.is_complete:
+                other._lost_race = True
 
 
 def when_all(tasks: Sequence[Task[Any]]) -> WhenAllTask:

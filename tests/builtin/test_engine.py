@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -111,23 +112,63 @@ def quick(ctx: turnout.WorkflowContext, x: Any) -> Any:
     return x
 
 
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[turnout.AsyncWorkflowClient]:
-    async with turnout.AsyncRuntime(workflows=wf, working_dir=tmp_path) as rt:
-        yield rt.client()
+POSTGRES_COMPONENTS = """
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {{name: pg}}
+spec:
+  type: state.postgresql
+  version: v1
+  metadata:
+  - {{name: connectionString, value: "{conninfo}"}}
+  - {{name: schema, value: {schema}}}
+  - {{name: leaseDurationInSeconds, value: "5"}}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {{name: dapr}}
+spec:
+  type: workflow.builtin
+  version: v1
+  metadata:
+  - {{name: stateStore, value: pg}}
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def client(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[turnout.AsyncWorkflowClient]:
+    """The built-in engine on each of its stores."""
+    if request.param == "sqlite":
+        async with turnout.AsyncRuntime(workflows=wf, working_dir=tmp_path) as rt:
+            yield rt.client()
+        return
+    from turnout_builtin._postgres import drop_schema
+
+    conninfo = request.getfixturevalue("postgres_conninfo")
+    schema = f"engine_{uuid.uuid4().hex[:12]}"
+    resources = tmp_path / "components.yaml"
+    resources.write_text(POSTGRES_COMPONENTS.format(conninfo=conninfo, schema=schema))
+    try:
+        async with turnout.AsyncRuntime(resources, workflows=wf, working_dir=tmp_path) as rt:
+            yield rt.client()
+    finally:
+        await drop_schema(conninfo, schema)
 
 
 async def test_durable_retries_count_attempts(client: turnout.AsyncWorkflowClient) -> None:
-    iid = await client.start(with_retry, "r1")
+    key = uuid.uuid4().hex
+    iid = await client.start(with_retry, key)
     state = await client.wait(iid, timeout=10)
     assert state.runtime_status is S.COMPLETED and state.output == 3
-    assert ATTEMPTS["r1"] == [1, 2, 3]
+    assert ATTEMPTS[key] == [1, 2, 3]
     history = await client.history(iid)
     assert [e.kind for e in history].count("TaskScheduled") == 1  # retries are not new steps
 
 
 async def test_exhausted_retries_fail_with_the_last_error(client: turnout.AsyncWorkflowClient) -> None:
-    iid = await client.start(retry_exhausted, "r2")
+    iid = await client.start(retry_exhausted, uuid.uuid4().hex)
     state = await client.wait(iid, timeout=10)
     assert state.runtime_status is S.FAILED
     assert state.failure is not None and "ConnectionError: attempt 2 failed" in state.failure.message
@@ -376,3 +417,23 @@ async def _eventually_history(client: turnout.AsyncWorkflowClient, iid: str, kin
     while kind not in [e.kind for e in await client.history(iid)]:
         assert asyncio.get_running_loop().time() < deadline, f"no {kind} in {iid}'s history"
         await asyncio.sleep(0.01)
+
+
+@wf.workflow
+def takes_number(ctx: turnout.WorkflowContext, x: int) -> Any:
+    return x
+
+
+async def test_an_input_the_workflow_cannot_take_is_refused_at_start(
+    client: turnout.AsyncWorkflowClient,
+) -> None:
+    with pytest.raises(turnout.InvalidArgument, match="invalid workflow input 'abc'"):
+        await client.start(takes_number, "abc")
+    assert len(await client.list()) == 0
+
+
+def test_non_retryable_errors_accept_exception_classes() -> None:
+    policy = turnout.RetryPolicy(non_retryable_errors=(ValueError, "KeyError"))
+    assert policy.non_retryable_errors == ("ValueError", "KeyError")
+    assert not policy.allows(2, "ValueError", timedelta(0))
+    assert policy.allows(2, "ConnectionError", timedelta(0))

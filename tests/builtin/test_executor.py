@@ -361,3 +361,59 @@ def test_duplicate_results_are_ignored() -> None:
     assert run.status is turnout.RuntimeStatus.RUNNING
     run.process(T0 + 2, [completed(1, "3")])
     assert run.output == "3"
+
+
+@wf.workflow
+def reminders(ctx: turnout.WorkflowContext) -> Any:
+    rounds = 0
+    while True:
+        approval = ctx.wait_for_external_event("approval")
+        winner = yield turnout.when_any([approval, ctx.create_timer(timedelta(seconds=1))])
+        if winner is approval:
+            return {"rounds": rounds, "data": approval.get_result()}
+        rounds += 1
+
+
+@wf.workflow
+def races_then_yields_again(ctx: turnout.WorkflowContext) -> Any:
+    approval = ctx.wait_for_external_event("approval")
+    yield turnout.when_any([approval, ctx.create_timer(timedelta(seconds=1))])
+    return (yield approval)  # the same wait, yielded again after it lost the race
+
+
+@wf.workflow
+def forgets_yield(ctx: turnout.WorkflowContext) -> Any:
+    return ctx.call_activity(work, input=1)
+
+
+def test_an_event_goes_to_the_current_round_not_to_a_wait_that_lost_its_race() -> None:
+    run = fresh()
+    run.process(T0, [started("reminders")])
+    run.process(T0 + 1, [Event(Kind.TIMER_FIRED, T0 + 1, task_id=0)])  # round 1: the timer wins
+    run.process(T0 + 2, [Event(Kind.EVENT_RAISED, T0 + 2, name="approval", data='"ok"')])
+    assert run.status is turnout.RuntimeStatus.COMPLETED
+    assert run.output == '{"rounds":1,"data":"ok"}'
+
+
+def test_a_wait_yielded_again_after_losing_a_race_still_gets_its_event() -> None:
+    run = fresh()
+    run.process(T0, [started("races_then_yields_again")])
+    run.process(T0 + 1, [Event(Kind.TIMER_FIRED, T0 + 1, task_id=0)])
+    run.process(T0 + 2, [Event(Kind.EVENT_RAISED, T0 + 2, name="approval", data='"late"')])
+    assert run.output == '"late"'
+
+
+def test_messages_after_continue_as_new_are_left_for_the_next_execution() -> None:
+    run = fresh()
+    run.process(T0, [started("loops", "0")])
+    stop = Event(Kind.EVENT_RAISED, T0 + 1, name="stop", data='"x"')
+    result = run.process(T0 + 1, [completed(0, "1"), stop])
+    assert run.status is turnout.RuntimeStatus.CONTINUED_AS_NEW
+    assert result.skipped == [stop]  # not consumed: the engine moves it to the new execution
+
+
+def test_a_plain_function_that_schedules_steps_without_yield_fails_clearly() -> None:
+    run = fresh()
+    run.process(T0, [started("forgets_yield")])
+    assert run.status is turnout.RuntimeStatus.FAILED
+    assert run.failure is not None and "did you forget 'yield'?" in run.failure.message

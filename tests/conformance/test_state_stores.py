@@ -1,13 +1,14 @@
 """The state-store conformance suite: the contract of the built-in engine's Store, per store.
 
 Written once against ``turnout_builtin._store.Store``; every store type runs it.
-Today that is state.sqlite (a file, and in memory); state.postgresql joins it
-when it lands.
+state.sqlite (a file, and in memory) and state.postgresql (a fresh schema per
+test in the machine's server).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -29,21 +30,33 @@ from turnout_builtin._store import (
 T0 = 1_700_000_000.0
 OWNER = "w1"
 
-STORES: dict[str, Callable[[Path], Store]] = {
-    "sqlite-file": lambda tmp: SqliteStore(str(tmp / "state.db")),
-    "sqlite-memory": lambda tmp: SqliteStore(":memory:"),
-}
+STORES = ["sqlite-file", "sqlite-memory", "postgresql"]
 
 
-@pytest.fixture(params=sorted(STORES))
+@pytest.fixture(params=STORES)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    made = STORES[request.param](tmp_path)
+    made: Store
+    schema = None
+    if request.param == "sqlite-file":
+        made = SqliteStore(str(tmp_path / "state.db"))
+    elif request.param == "sqlite-memory":
+        made = SqliteStore(":memory:")
+    else:
+        from turnout_builtin._postgres import PostgresStore
+
+        conninfo = request.getfixturevalue("postgres_conninfo")
+        schema = f"test_{uuid.uuid4().hex[:12]}"
+        made = PostgresStore(conninfo, schema=schema, max_connections=4)
     await made.open()
     await made.recover("test-owner")
     try:
         yield made
     finally:
         await made.close()
+        if schema is not None:
+            from turnout_builtin._postgres import drop_schema
+
+            await drop_schema(conninfo, schema)
 
 
 def row(iid: str, *, status: S = S.PENDING, created: float = T0, parent: str | None = None) -> InstanceRow:

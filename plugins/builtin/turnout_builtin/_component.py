@@ -17,6 +17,7 @@ from turnout import (
     Feature,
     HistoryEvent,
     InstanceNotFound,
+    InvalidArgument,
     InvalidState,
     ListQuery,
     RuntimeStatus,
@@ -28,7 +29,9 @@ from turnout import (
     Workflows,
     WorkflowState,
 )
-from turnout._serialization import dumps, loads
+from pydantic import ValidationError
+
+from turnout._serialization import coerce, dumps, loads
 
 from ._engine import Engine, new_execution_id
 from ._events import Event, Kind
@@ -102,7 +105,15 @@ class BuiltinWorkflowComponent(WorkflowComponent):
                 "the built-in engine runs workflow code, and no Workflows registry was given: "
                 "pass workflows=... to turnout.Runtime"
             )
-        self.workflows.get_workflow(request.workflow_name)  # WorkflowNotRegistered, before anything is stored
+        # Refused before anything is stored: an unknown name, or an input the code cannot take.
+        registered = self.workflows.get_workflow(request.workflow_name)
+        if registered.takes_input:
+            try:
+                coerce(request.input, registered.input_type)
+            except ValidationError as exc:
+                raise InvalidArgument(
+                    "workflow input", request.input, f"{registered.input_type!r} ({_first_error(exc)})"
+                ) from None
         now = time.time()
         instance_id = request.instance_id or uuid.uuid4().hex
         start_at = request.start_at.timestamp() if request.start_at is not None else None
@@ -166,7 +177,8 @@ class BuiltinWorkflowComponent(WorkflowComponent):
                     raise WaitTimeout(instance_id, timeout or 0.0, state)
                 poll = 1.0 if remaining is None else min(1.0, remaining)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(watcher), poll)
+                    async with asyncio.timeout(poll):  # not wait_for: see Engine._sleep
+                        await asyncio.shield(watcher)
             finally:
                 self.engine.unwatch(instance_id, watcher)
 
@@ -219,6 +231,12 @@ class BuiltinWorkflowComponent(WorkflowComponent):
     async def purge(self, instance_id: str) -> None:
         purged = await self.store.purge(instance_id)
         self.engine.forget(purged)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]
 
 
 def _public(sequence: int, event: Event) -> HistoryEvent:

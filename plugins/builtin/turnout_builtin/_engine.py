@@ -103,6 +103,8 @@ class Engine:
     async def start(self) -> None:
         """Take over work left by dead processes and start the loops."""
         await self.store.recover(self.owner)
+        loop = asyncio.get_running_loop()
+        self.store.listen(lambda: loop.call_soon_threadsafe(self._on_notify))
         self._loops = [
             asyncio.create_task(self._guard(self._turn_loop), name="turnout-turns"),
             asyncio.create_task(self._guard(self._activity_loop), name="turnout-activities"),
@@ -147,6 +149,12 @@ class Engine:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    def _on_notify(self) -> None:
+        # Another worker committed: its messages may be for us, and waiters may be done.
+        self.wake()
+        self._activity_wakeup.set()
+        self._notify(list(self._watchers))
+
     def wake(self, instance_id: str | None = None) -> None:
         """New messages were written (for ``instance_id``, if known): look for turns now."""
         if instance_id is None:
@@ -161,8 +169,11 @@ class Engine:
         timeout = POLL_INTERVAL if due is None else min(POLL_INTERVAL, max(due - now, 0.0))
         if wakeup.is_set():
             return
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that races with the wake-up, and stop() would then hang.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wakeup.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await wakeup.wait()
 
     # -- watching instances --------------------------------------------------------------
 
@@ -303,6 +314,11 @@ class Engine:
                 self.stats["replays"] += 1
         result = run.process(now, events)
         consumed = stale_ids + [id_of[id(e)] for e in result.consumed]
+        if run.status is RuntimeStatus.CONTINUED_AS_NEW:
+            # Messages this execution did not apply move to the next one, after the
+            # events it carries over, so that events keep their order.
+            consumed += [id_of[id(e)] for e in result.skipped]
+            run.carried_events.extend(e for e in result.skipped if e.kind not in EXECUTION_SCOPED)
         if not result.consumed and not stale_ids:
             return None, run  # everything stays buffered (a paused instance)
         commit = TurnCommit(

@@ -31,6 +31,7 @@ from turnout import (
     WorkflowNotRegistered,
     Workflows,
 )
+from turnout._models import validate_instance_id
 from turnout._serialization import coerce, dumps, loads
 from turnout._workflows import Registered, name_of
 
@@ -50,6 +51,14 @@ def failure_of(exc: BaseException) -> FailureDetails:
 
 def _to_datetime(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
+
+
+class _EventWait(Task[Any]):
+    """A wait for an external event, completed by the next event of its name."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
 
 
 class _Pending:
@@ -117,6 +126,8 @@ class _Context(WorkflowContext):
     ) -> Task[Any]:
         name = name_of(workflow)
         task_id = self._run.next_task_id
+        if instance_id is not None:
+            validate_instance_id(instance_id)
         child_id = instance_id or f"{self._run.instance_id}:{task_id:04x}"
         return self._run.schedule(
             Kind.CHILD_SCHEDULED,
@@ -217,10 +228,10 @@ class WorkflowRun:
         self._apply(turn)
         result.new_events.append(turn)
         progress = True
-        while progress and pending and not self.status.is_terminal:
+        while progress and pending and not self._ended:
             progress = False
             for message in list(pending):
-                if self.status.is_terminal:
+                if self._ended:
                     break
                 if self.suspended and message.kind not in CONTROL:
                     continue
@@ -236,6 +247,12 @@ class WorkflowRun:
         result.new_events.extend(self._drain_produced())
         self.history_length += len(result.new_events)
         return result
+
+    @property
+    def _ended(self) -> bool:
+        # After continue-as-new, messages not yet applied stay in the inbox for the
+        # next execution (events are kept, stale results dropped there).
+        return self.status.is_terminal or self.status is RuntimeStatus.CONTINUED_AS_NEW
 
     # -- applying events -----------------------------------------------------------------
 
@@ -266,7 +283,13 @@ class WorkflowRun:
             if registered.takes_input:
                 args.append(coerce(loads(event.data), registered.input_type))
             if not registered.is_generator:
-                self._finish_completed(registered.fn(*args))
+                value = registered.fn(*args)
+                if self._pending:
+                    raise TypeError(
+                        f"workflow '{self.workflow_name}' is not a generator but scheduled steps: "
+                        "write 'result = yield ctx.call_activity(...)' (did you forget 'yield'?)"
+                    )
+                self._finish_completed(value)
                 return
             self._generator = registered.fn(*args)
         except Exception as exc:
@@ -315,6 +338,8 @@ class WorkflowRun:
     def _on_event_raised(self, event: Event) -> None:
         key = (event.name or "").lower()
         waiters = self._waiters.get(key)
+        while waiters and waiters[0].lost_race:
+            waiters.popleft()  # a wait whose when_any went another way: nobody wants this event there
         if waiters:
             task = waiters.popleft()
             task.complete(loads(event.data))
@@ -406,6 +431,7 @@ class WorkflowRun:
                     )
                 )
                 return
+            self._revive(yielded)
             self._current = yielded
             if not yielded.is_complete:
                 return
@@ -497,11 +523,26 @@ class WorkflowRun:
         self._produce(event)
         return task
 
+    def _revive(self, task: Task[Any]) -> None:
+        """A yielded event wait that lost an earlier when_any race waits again."""
+        for child in getattr(task, "tasks", ()):
+            self._revive(child)
+        if isinstance(task, _EventWait) and task.lost_race:
+            task.revive()
+            waiters = self._waiters.setdefault(task.key, deque())
+            if task in waiters:
+                return
+            buffered = self._buffered.get(task.key)
+            if buffered:
+                task.complete(loads(buffered.popleft().data))
+            else:
+                waiters.append(task)
+
     def wait_for_event(self, name: str, timeout: timedelta | None) -> Task[Any]:
         """A task completed by the next event of this name (buffered ones first)."""
         key = name.lower()
         buffered = self._buffered.get(key)
-        task: Task[Any] = Task()
+        task = _EventWait(key)
         if buffered:
             task.complete(loads(buffered.popleft().data))
             return task

@@ -74,3 +74,10 @@ class PostgresMetadata(BaseModel):
     max_connections: int = Field(
         default=10, ge=1, alias="maxConns", description="Size of the connection pool."
     )
+    lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        alias="leaseDurationInSeconds",
+        description="How long a worker's claim on an instance or an activity lasts without a heartbeat; "
+        "a dead worker's work passes to another after this long.",
+    )

@@ -28,14 +28,10 @@ def _create_sqlite_store(metadata: BaseModel, context: ComponentContext) -> Any:
 
 
 def _create_postgres_store(metadata: BaseModel, context: ComponentContext) -> Any:
-    from turnout import ComponentError
+    from ._postgres import PostgresStore
 
-    raise ComponentError(
-        "the PostgreSQL store is not available in this version yet; use state.sqlite",
-        file=context.file,
-        component=context.name,
-        field="spec.type",
-    )
+    assert isinstance(metadata, PostgresMetadata)
+    return PostgresStore.from_metadata(metadata)
 
 
 @hookimpl

@@ -320,7 +320,8 @@ class SqlStore(Store):
         ]
         if free:
             db.execute(
-                f"UPDATE instances SET lease_owner = ?, lease_expires = ? WHERE instance_id IN ({marks(free)})",
+                "UPDATE instances SET lease_owner = ?, lease_expires = ? "
+                f"WHERE instance_id IN ({marks(free)})",
                 [owner, now + self.lease_seconds, *free],
             )
         # Messages for instances that no longer exist are claimed too, to be dropped.
@@ -455,7 +456,8 @@ class SqlStore(Store):
                 messages.append(Message(iid, child.failure_if_exists, child.failure_if_exists.timestamp))
         if c.terminate_children is not None:
             children = db.execute(
-                f"SELECT instance_id FROM instances WHERE parent_instance_id = ? AND status NOT IN ({marks(TERMINAL)})",
+                "SELECT instance_id FROM instances WHERE parent_instance_id = ? "
+                f"AND status NOT IN ({marks(TERMINAL)})",
                 (iid, *TERMINAL),
             ).fetchall()
             for (child_id,) in children:
@@ -477,7 +479,8 @@ class SqlStore(Store):
     @staticmethod
     def _release(db: Db, owner: str, instance_ids: list[str]) -> None:
         db.execute(
-            f"UPDATE instances SET lease_owner = NULL WHERE lease_owner = ? AND instance_id IN ({marks(instance_ids)})",
+            "UPDATE instances SET lease_owner = NULL WHERE lease_owner = ? "
+            f"AND instance_id IN ({marks(instance_ids)})",
             [owner, *instance_ids],
         )
 

@@ -11,6 +11,7 @@ applies a batch of them in one transaction (group commit).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -167,6 +168,13 @@ class Store(ABC):
 
     async def open(self) -> None:
         """Connect and apply migrations."""
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from any thread) when another process commits new work.
+
+        Stores that only one process uses need not implement it: in-process
+        wake-ups cover them, and the engine polls as a fallback.
+        """
 
     async def close(self) -> None:
         """Release connections."""

@@ -1,0 +1,273 @@
+"""``state.postgresql``: one database shared by many worker processes, on many machines.
+
+The shared SQL (``_sql.py``) does the work; this dialect adds a connection
+pool (psycopg 3) used from a small thread pool, ``FOR UPDATE SKIP LOCKED`` so
+that workers claiming instances and tasks pass each other by, LISTEN/NOTIFY so
+that a worker learns of new work without waiting for its next poll, and
+versioned migrations applied at start-up under an advisory lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from turnout import ComponentError, EngineError
+
+from ._metadata import PostgresMetadata
+from ._sql import SqlStore
+
+try:
+    import psycopg
+    from psycopg import sql as pgsql
+    from psycopg_pool import ConnectionPool
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ComponentError(
+        "state.postgresql needs psycopg 3 and its pool: pip install 'turnout[postgresql]'"
+    ) from exc
+
+T = TypeVar("T")
+log = logging.getLogger("turnout.builtin.postgres")
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE instances (
+            instance_id TEXT PRIMARY KEY,
+            workflow_name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            execution_id TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            last_updated_at DOUBLE PRECISION NOT NULL,
+            input TEXT, output TEXT, failure TEXT, custom_status TEXT,
+            scheduled_start_at DOUBLE PRECISION,
+            parent_instance_id TEXT, parent_task_id INTEGER, parent_execution_id TEXT,
+            history_length INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT, lease_expires DOUBLE PRECISION
+        )""",
+        "CREATE INDEX instances_by_created ON instances (created_at DESC, instance_id DESC)",
+        "CREATE INDEX instances_by_parent ON instances (parent_instance_id) WHERE parent_instance_id IS NOT NULL",
+        "CREATE INDEX instances_by_owner ON instances (lease_owner) WHERE lease_owner IS NOT NULL",
+        """CREATE TABLE history (
+            instance_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
+            PRIMARY KEY (instance_id, seq)
+        )""",
+        """CREATE TABLE inbox (
+            id BIGSERIAL PRIMARY KEY,
+            instance_id TEXT NOT NULL, visible_at DOUBLE PRECISION NOT NULL, event TEXT NOT NULL
+        )""",
+        "CREATE INDEX inbox_by_visible ON inbox (visible_at)",
+        "CREATE INDEX inbox_by_instance ON inbox (instance_id, id)",
+        """CREATE TABLE tasks (
+            id BIGSERIAL PRIMARY KEY,
+            instance_id TEXT NOT NULL, execution_id TEXT NOT NULL, task_id INTEGER NOT NULL,
+            name TEXT NOT NULL, input TEXT, retry TEXT, workflow_name TEXT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1, first_attempt_at DOUBLE PRECISION NOT NULL,
+            visible_at DOUBLE PRECISION NOT NULL, locked_by TEXT, locked_until DOUBLE PRECISION
+        )""",
+        "CREATE INDEX tasks_by_visible ON tasks (visible_at)",
+        "CREATE INDEX tasks_by_instance ON tasks (instance_id)",
+        "CREATE INDEX tasks_by_owner ON tasks (locked_by) WHERE locked_by IS NOT NULL",
+    ],
+}
+
+
+@lru_cache(maxsize=512)
+def _pg(sql: str) -> str:
+    """The shared SQL's ``?`` placeholders in psycopg's ``%s`` form."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _Db:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self._conn.execute(_pg(sql), args)  # type: ignore[arg-type]
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(_pg(sql), list(rows))  # type: ignore[arg-type]
+
+
+class PostgresStore(SqlStore):
+    """The built-in engine's state in a PostgreSQL schema."""
+
+    lock_clause = " FOR UPDATE SKIP LOCKED"
+    row_lock_clause = " FOR UPDATE"
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = "turnout",
+        max_connections: int = 10,
+        lease_seconds: float = 10.0,
+    ) -> None:
+        self.conninfo = conninfo
+        self.schema = schema
+        self.max_connections = max_connections
+        self.lease_seconds = lease_seconds
+        self.channel = f"turnout_{schema}"
+        self._pool: ConnectionPool[Any] | None = None
+        self._threads = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="turnout-pg")
+        self._listener: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._on_notify: Callable[[], None] | None = None
+
+    @classmethod
+    def from_metadata(cls, metadata: PostgresMetadata) -> PostgresStore:
+        """Build from ``state.postgresql`` metadata."""
+        return cls(
+            metadata.connection_string,
+            schema=metadata.schema_name,
+            max_connections=metadata.max_connections,
+            lease_seconds=metadata.lease_seconds,
+        )
+
+    # -- running SQL ---------------------------------------------------------------------
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._submit(False, fn, args)
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._submit(True, fn, args)
+
+    async def _submit(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._run, write, fn, args)
+
+    def _run(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._pool is None:
+            raise RuntimeError("the PostgreSQL store is not open")
+        try:
+            with self._pool.connection() as conn:
+                if not write:
+                    return fn(_Db(conn), *args)
+                with conn.transaction():
+                    return fn(_Db(conn), *args)
+        except psycopg.OperationalError as exc:
+            # The server restarted or the network failed: the caller may retry.
+            raise EngineError(
+                "state.postgresql", fn.__name__.lstrip("_"), str(exc).strip(), retryable=True
+            ) from exc
+
+    def _notify(self, db: Any) -> None:
+        db.execute("SELECT pg_notify(?, '')", (self.channel,))
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._threads, self._open)
+
+    def _open(self) -> None:
+        self._migrate()
+        self._pool = ConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=self.max_connections,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            open=False,
+            name=f"turnout-{self.schema}",
+        )
+        try:
+            self._pool.open(wait=True, timeout=10)
+        except Exception as exc:
+            self._pool.close()
+            self._pool = None
+            raise ComponentError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    def _migrate(self) -> None:
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise ComponentError(f"cannot connect to PostgreSQL ({self.conninfo!r}): {exc}".strip()) from exc
+        with conn:
+            schema = pgsql.Identifier(self.schema)
+            with conn.transaction():
+                # One worker migrates; the others wait here and then find it done.
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"turnout-migrate-{self.schema}",)
+                )
+                conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+                conn.execute(pgsql.SQL("SET LOCAL search_path TO {}").format(schema))
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+                version = row[0] if row and row[0] is not None else 0
+                if version > SCHEMA_VERSION:
+                    raise ComponentError(
+                        f"the PostgreSQL schema '{self.schema}' is at version {version}, newer than this "
+                        f"Turnout understands ({SCHEMA_VERSION}): upgrade turnout on every worker"
+                    )
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[step]:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
+
+    async def close(self) -> None:
+        self._stop.set()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._threads, self._close)
+        self._threads.shutdown(wait=True)
+
+    def _close(self) -> None:
+        if self._listener is not None:
+            if self._pool is not None:
+                # Wake the listener out of its wait so that it sees the stop at once.
+                with contextlib.suppress(Exception), self._pool.connection(timeout=1) as conn:
+                    conn.execute("SELECT pg_notify(%s, 'stop')", (self.channel,))
+            self._listener.join(timeout=5)
+            self._listener = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    async def recover(self, owner: str) -> None:
+        """Nothing to do: work of dead workers is taken over when their leases expire."""
+
+    # -- LISTEN/NOTIFY -------------------------------------------------------------------
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from another thread) whenever a worker commits new work."""
+        self._on_notify = callback
+        self._listener = threading.Thread(target=self._listen, name="turnout-pg-listen", daemon=True)
+        self._listener.start()
+
+    def _listen(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self.channel)))
+                    delay = 0.1
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            if self._on_notify is not None:
+                                self._on_notify()
+            except psycopg.Error as exc:
+                # The server went away: polling covers the gap; reconnect with back-off.
+                log.warning("turnout: LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+
+async def drop_schema(conninfo: str, schema: str) -> None:
+    """Remove a schema and everything in it (tests and tooling)."""
+
+    def drop() -> None:
+        with psycopg.connect(conninfo, autocommit=True) as conn, contextlib.suppress(psycopg.Error):
+            conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema)))
+
+    await asyncio.get_running_loop().run_in_executor(None, drop)

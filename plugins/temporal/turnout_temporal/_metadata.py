@@ -1,0 +1,338 @@
+"""Metadata of ``workflow.temporal`` components: validation, documentation and JSON schema in one model.
+
+Names follow Temporal's own settings (``hostPort``, ``namespace``, ``taskQueue``,
+``identity``, the ``TEMPORAL_TLS_*`` family) spelt in Dapr's camelCase, so a
+Dapr or Temporal user recognises every field.
+
+Error messages say what was expected: Turnout prints them after "invalid value
+'<what was written>': expected ...". A rule between fields is reported on one
+field, never on the whole model (whose input holds every value, secrets
+included): a conflict on a field the user wrote, a field that another one
+requires as "missing" on that field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
+_DURATION_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+}
+_ISO_DURATION = TypeAdapter(timedelta)
+
+
+def _error(kind: str, message: str, **context: Any) -> PydanticCustomError:
+    # Formatted here (so "{value!r}" works); without a context pydantic keeps the
+    # text as it is, braces in user values included, with no "Value error, " prefix.
+    return PydanticCustomError(kind, message.format(**context))
+
+
+def _field_error(model: str, alias: str, value: Any, kind: str, message: str) -> ValidationError:
+    """An error located on one field, for rules that span fields (checked after all of them)."""
+    details = InitErrorDetails(type=_error(kind, message), loc=(alias,), input=value)
+    return ValidationError.from_exception_data(model, [details])
+
+
+def _missing(model: str, message: str, *aliases: str) -> ValidationError:
+    """Fields required because another one is set, as errors of pydantic's type "missing".
+
+    Turnout checks a component file twice: first before secrets are resolved
+    (fields read through secretKeyRef are absent then), and again with every
+    value. It skips "missing" errors for the fields a secretKeyRef will fill,
+    so "secretKey is needed" is not reported when secretKey comes from a secret.
+    """
+    details = [
+        InitErrorDetails(type=PydanticCustomError("missing", message), loc=(alias,), input=None)
+        for alias in aliases
+    ]
+    return ValidationError.from_exception_data(model, details)
+
+
+def _is_hostname(host: str) -> bool:
+    if len(host) > 253:
+        return False
+    return all(_HOST_LABEL.match(label) for label in host.rstrip(".").split("."))
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def check_host_port(value: str) -> str:
+    """``host:port`` with a DNS name, an IPv4 address or a bracketed IPv6 address, and a port 1-65535."""
+    text = value.strip()
+    if "://" in text:
+        raise _error("host_port", "host:port without a scheme, e.g. 'localhost:7233'")
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]:")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise _error("host_port", "an IPv6 address between the brackets, e.g. '[::1]:7233'") from None
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host:
+            raise _error("host_port", "host:port, e.g. 'localhost:7233' or 'my-ns.a1b2c.tmprl.cloud:7233'")
+        if ":" in host:
+            raise _error("host_port", "an IPv6 address in brackets, e.g. '[::1]:7233'")
+        if not (_is_hostname(host) or _is_ipv4(host)):
+            raise _error("host_port", "host:port where the host is a DNS name or an IP address")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise _error("host_port", "host:port with a port from 1 to 65535")
+    return text
+
+
+def parse_duration(value: Any) -> timedelta:
+    """A positive duration from Go/Dapr text (``30s``, ``1h30m``, ``2d``), ISO 8601 (``PT1H``) or seconds."""
+    result: timedelta | None = None
+    if isinstance(value, timedelta):
+        result = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        result = timedelta(seconds=value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            result = timedelta(seconds=float(text))
+        elif _DURATION.match(text):
+            parts = _DURATION_PART.findall(text)
+            result = sum((float(n) * _DURATION_UNITS[unit] for n, unit in parts), timedelta())
+        elif text[:1] in ("P", "p"):
+            try:
+                result = _ISO_DURATION.validate_python(text.upper())
+            except ValidationError:
+                result = None
+    if result is None:
+        raise _error("duration", "a duration such as '30s', '10m', '1h30m', '2d' or 'PT1H'")
+    if result <= timedelta():
+        raise _error("duration", "a positive duration")
+    return result
+
+
+class TemporalMetadata(BaseModel):
+    """``workflow.temporal``: workflows run by a Temporal cluster (self-hosted or Temporal Cloud)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    host_port: str = Field(
+        default="localhost:7233",
+        alias="hostPort",
+        description="Address of the Temporal frontend as host:port, e.g. 'localhost:7233' for "
+        "'temporal server start-dev' or '<namespace>.<account>.tmprl.cloud:7233' for Temporal Cloud.",
+    )
+    namespace: str = Field(
+        default="default",
+        description="Temporal namespace that holds the workflows (Temporal Cloud: '<namespace>.<account>').",
+    )
+    task_queue: str = Field(
+        default="turnout",
+        alias="taskQueue",
+        description="Task queue that new workflows are started on; the workers serving these workflows "
+        "(this process when hostWorker is true) poll it.",
+    )
+    identity: str | None = Field(
+        default=None,
+        description="Client identity recorded in workflow histories; by default the SDK's '<pid>@<host>'.",
+    )
+    tls: bool | None = Field(
+        default=None,
+        description="Connect with TLS. Unset: on when an API key or any certificate field is given, "
+        "off otherwise. Set true for a server with a public certificate and no client certificate.",
+    )
+    client_cert_path: Path | None = Field(
+        default=None,
+        alias="clientCertPath",
+        description="File holding the PEM client certificate for mutual TLS (with clientKeyPath); "
+        "relative paths start at the working directory.",
+    )
+    client_key_path: Path | None = Field(
+        default=None,
+        alias="clientKeyPath",
+        description="File holding the PEM private key of the client certificate.",
+    )
+    client_cert: str | None = Field(
+        default=None,
+        alias="clientCert",
+        description="The PEM client certificate itself, instead of clientCertPath.",
+    )
+    client_key: SecretStr | None = Field(
+        default=None,
+        alias="clientKey",
+        description="The PEM private key itself, instead of clientKeyPath; keep it in a secret store "
+        "and reference it with secretKeyRef.",
+    )
+    ca_cert_path: Path | None = Field(
+        default=None,
+        alias="caCertPath",
+        description="File holding the PEM certificate authority that signed the server's certificate; "
+        "by default the system's trusted roots.",
+    )
+    ca_cert: str | None = Field(
+        default=None,
+        alias="caCert",
+        description="The PEM certificate authority itself, instead of caCertPath.",
+    )
+    server_name: str | None = Field(
+        default=None,
+        alias="serverName",
+        description="Server name to verify the server's certificate against (and send as SNI) when it "
+        "differs from the host in hostPort.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        alias="apiKey",
+        description="Temporal Cloud API key, sent as a bearer token over TLS. A secret: reference it "
+        "with secretKeyRef rather than writing it in the file.",
+    )
+    host_worker: bool = Field(
+        default=False,
+        alias="hostWorker",
+        description="Also run a Temporal worker in this process that polls taskQueue and executes the "
+        "workflows and activities registered with turnout.Workflows; false when workers run elsewhere.",
+    )
+    workflow_execution_timeout: timedelta | None = Field(
+        default=None,
+        alias="workflowExecutionTimeout",
+        description="Longest time a started workflow may run, retries and continue-as-new included: "
+        "'30s', '10m', '1h30m', '2d', ISO 8601 'PT24H' or a number of seconds; none by default.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unset_empty(cls, data: Any) -> Any:
+        # Dapr treats an empty metadata value as "not set": the default applies.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None and v != ""}
+        return data
+
+    @field_validator("host_port")
+    @classmethod
+    def _check_host_port(cls, value: str) -> str:
+        return check_host_port(value)
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        if not _NAMESPACE.match(value):
+            raise _error(
+                "namespace",
+                "a namespace of letters, digits, '.', '_' and '-', starting with a letter or digit",
+            )
+        return value
+
+    @field_validator("task_queue")
+    @classmethod
+    def _check_task_queue(cls, value: str) -> str:
+        if value != value.strip() or len(value) > 1000:
+            raise _error(
+                "task_queue", "a task queue name of at most 1000 characters, without surrounding spaces"
+            )
+        if value.startswith("/_sys/"):
+            raise _error("task_queue", "a task queue name outside '/_sys/', which Temporal reserves")
+        return value
+
+    @field_validator("client_cert", "ca_cert")
+    @classmethod
+    def _check_certificate(cls, value: str) -> str:
+        if "-----BEGIN CERTIFICATE-----" not in value:
+            raise _error(
+                "pem",
+                "a PEM certificate ('-----BEGIN CERTIFICATE-----...'); to name a file, use the *Path field",
+            )
+        return value
+
+    @field_validator("client_key")
+    @classmethod
+    def _check_private_key(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
+            raise _error(
+                "pem",
+                "a PEM private key ('-----BEGIN PRIVATE KEY-----...'); to name a file, use clientKeyPath",
+            )
+        return value
+
+    @field_validator("workflow_execution_timeout", mode="before")
+    @classmethod
+    def _parse_timeout(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> Self:
+        for path_alias, pem_alias in (
+            ("clientCertPath", "clientCert"),
+            ("clientKeyPath", "clientKey"),
+            ("caCertPath", "caCert"),
+        ):
+            if self._given(path_alias) and self._given(pem_alias):
+                raise self._refuse(path_alias, f"either {path_alias} or {pem_alias}, not both")
+        has_cert = self._given("clientCertPath") or self._given("clientCert")
+        has_key = self._given("clientKeyPath") or self._given("clientKey")
+        # Reported on the PEM field, the one a secretKeyRef is likely to fill (see _missing).
+        model = type(self).__name__
+        if has_cert and not has_key:
+            raise _missing(
+                model, "clientKeyPath or clientKey: a client certificate needs its key", "clientKey"
+            )
+        if has_key and not has_cert:
+            raise _missing(
+                model, "clientCertPath or clientCert: a private key needs its certificate", "clientCert"
+            )
+        if self.tls is False:
+            needing = [alias for alias in (*_TLS_FIELDS, "apiKey") if self._given(alias)]
+            if needing:
+                verb = "needs" if len(needing) == 1 else "need"
+                raise self._refuse("tls", f"true, or no tls entry: {', '.join(needing)} {verb} TLS")
+        return self
+
+    def _given(self, alias: str) -> bool:
+        return getattr(self, _BY_ALIAS[alias]) is not None
+
+    def _refuse(self, alias: str, message: str) -> ValidationError:
+        return _field_error(type(self).__name__, alias, getattr(self, _BY_ALIAS[alias]), "tls", message)
+
+    @property
+    def use_tls(self) -> bool:
+        """Whether the connection uses TLS, once the ``tls`` default has been resolved."""
+        if self.tls is not None:
+            return self.tls
+        return any(self._given(alias) for alias in (*_TLS_FIELDS, "apiKey"))
+
+
+_BY_ALIAS = {info.alias or name: name for name, info in TemporalMetadata.model_fields.items()}
+_TLS_FIELDS = (
+    "clientCertPath",
+    "clientKeyPath",
+    "clientCert",
+    "clientKey",
+    "caCertPath",
+    "caCert",
+    "serverName",
+)
