@@ -13,7 +13,7 @@ PLUGIN_PROJECTS := $(addsuffix /pyproject.toml,$(PLUGINS))
 $(STAMP): pyproject.toml $(PLUGIN_PROJECTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]' $(addprefix -e ,$(PLUGINS))
+	$(PY) -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e '$(p)[test]')
 	touch $(STAMP)
 
 venv: $(STAMP)

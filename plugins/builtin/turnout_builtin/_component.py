@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Collection
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 from turnout import (
     TERMINAL_STATUSES,
     ComponentContext,
@@ -29,8 +31,6 @@ from turnout import (
     Workflows,
     WorkflowState,
 )
-from pydantic import ValidationError
-
 from turnout._serialization import coerce, dumps, loads
 
 from ._engine import Engine, new_execution_id

@@ -53,7 +53,8 @@ _MIGRATIONS: dict[int, list[str]] = {
             lease_owner TEXT, lease_expires DOUBLE PRECISION
         )""",
         "CREATE INDEX instances_by_created ON instances (created_at DESC, instance_id DESC)",
-        "CREATE INDEX instances_by_parent ON instances (parent_instance_id) WHERE parent_instance_id IS NOT NULL",
+        "CREATE INDEX instances_by_parent ON instances (parent_instance_id) "
+        "WHERE parent_instance_id IS NOT NULL",
         "CREATE INDEX instances_by_owner ON instances (lease_owner) WHERE lease_owner IS NOT NULL",
         """CREATE TABLE history (
             instance_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
