@@ -107,6 +107,8 @@ class RetryPolicy(BaseModel):
 class Task(Generic[T]):
     """A durable step a workflow waits for by yielding it."""
 
+    __slots__ = ("_done", "_exception", "_listeners", "_lost_race", "_result")
+
     def __init__(self) -> None:
         self._done = False
         self._result: Any = None

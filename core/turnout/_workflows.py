@@ -149,6 +149,8 @@ class WorkflowContext(ABC):
     use ``current_utc_datetime``, ``new_uuid`` and activities instead.
     """
 
+    __slots__ = ()
+
     @property
     @abstractmethod
     def instance_id(self) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import traceback
 import uuid
-from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,6 +55,8 @@ def _to_datetime(timestamp: float) -> datetime:
 class _EventWait(Task[Any]):
     """A wait for an external event, completed by the next event of its name."""
 
+    __slots__ = ("key",)
+
     def __init__(self, key: str) -> None:
         super().__init__()
         self.key = key
@@ -87,6 +88,8 @@ class TurnResult:
 
 class _Context(WorkflowContext):
     """The WorkflowContext given to the user's generator."""
+
+    __slots__ = ("_run",)
 
     def __init__(self, run: WorkflowRun) -> None:
         self._run = run
@@ -170,6 +173,37 @@ class WorkflowRun:
     instance), then :meth:`process` with each turn's messages.
     """
 
+    # Slots: thousands of runs stay cached, and each byte counts per instance.
+    __slots__ = (
+        "_buffered",
+        "_ctx",
+        "_current",
+        "_generator",
+        "_known_patches",
+        "_next_id",
+        "_pending",
+        "_produced",
+        "_registered",
+        "_unpatched",
+        "_waiters",
+        "cancel_requested",
+        "carried_events",
+        "continue_with",
+        "custom_status",
+        "failure",
+        "history_length",
+        "input",
+        "instance_id",
+        "now",
+        "output",
+        "replaying",
+        "status",
+        "suspended",
+        "uuid_counter",
+        "workflow_name",
+        "workflows",
+    )
+
     def __init__(self, workflows: Workflows, instance_id: str) -> None:
         self.workflows = workflows
         self.instance_id = instance_id
@@ -194,16 +228,19 @@ class WorkflowRun:
         self._next_id = 0
         self._pending: dict[int, _Pending] = {}
         self._produced: list[Event] = []
-        self._waiters: dict[str, deque[Task[Any]]] = {}
-        self._buffered: dict[str, deque[Event]] = {}
-        self._known_patches: set[str] = set()
-        self._unpatched: set[str] = set()
+        # Lists, not deques: they hold a handful of items, and an empty deque
+        # costs 600 bytes per instance kept in the cache.
+        self._waiters: dict[str, list[Task[Any]]] = {}
+        self._buffered: dict[str, list[Event]] = {}
+        self._known_patches: set[str] | None = None
+        self._unpatched: set[str] | None = None
 
     # -- the public driver ---------------------------------------------------------------
 
     def replay(self, history: list[Event]) -> None:
         """Re-run the code over the stored history, checking each step the code takes."""
-        self._known_patches = {e.name for e in history if e.kind is Kind.PATCH_APPLIED and e.name}
+        patches = {e.name for e in history if e.kind is Kind.PATCH_APPLIED and e.name}
+        self._known_patches = patches or None
         self.replaying = True
         try:
             for event in history:
@@ -339,17 +376,17 @@ class WorkflowRun:
         key = (event.name or "").lower()
         waiters = self._waiters.get(key)
         while waiters and waiters[0].lost_race:
-            waiters.popleft()  # a wait whose when_any went another way: nobody wants this event there
+            waiters.pop(0)  # a wait whose when_any went another way: nobody wants this event there
         if waiters:
-            task = waiters.popleft()
+            task = waiters.pop(0)
             task.complete(loads(event.data))
             self._resume()
         else:
-            self._buffered.setdefault(key, deque()).append(event)
+            self._buffered.setdefault(key, []).append(event)
 
     def _on_patch_applied(self, event: Event) -> None:
         if event.name:
-            self._known_patches.add(event.name)
+            self._known_patches = (self._known_patches or set()) | {event.name}
 
     def _on_suspended(self, event: Event) -> None:
         self.suspended = True
@@ -529,12 +566,12 @@ class WorkflowRun:
             self._revive(child)
         if isinstance(task, _EventWait) and task.lost_race:
             task.revive()
-            waiters = self._waiters.setdefault(task.key, deque())
+            waiters = self._waiters.setdefault(task.key, [])
             if task in waiters:
                 return
             buffered = self._buffered.get(task.key)
             if buffered:
-                task.complete(loads(buffered.popleft().data))
+                task.complete(loads(buffered.pop(0).data))
             else:
                 waiters.append(task)
 
@@ -544,9 +581,9 @@ class WorkflowRun:
         buffered = self._buffered.get(key)
         task = _EventWait(key)
         if buffered:
-            task.complete(loads(buffered.popleft().data))
+            task.complete(loads(buffered.pop(0).data))
             return task
-        self._waiters.setdefault(key, deque()).append(task)
+        self._waiters.setdefault(key, []).append(task)
         if timeout is not None:
             timer = self.schedule(Kind.TIMER_CREATED, details={"fire_at": self.now + timeout.total_seconds()})
 
@@ -567,12 +604,12 @@ class WorkflowRun:
 
     def is_patched(self, name: str) -> bool:
         """True once the patch is recorded; False for instances that passed this point without it."""
-        if name in self._known_patches:
+        if self._known_patches and name in self._known_patches:
             return True
-        if self.replaying or name in self._unpatched:
-            self._unpatched.add(name)
+        if self.replaying or (self._unpatched and name in self._unpatched):
+            self._unpatched = (self._unpatched or set()) | {name}
             return False
-        self._known_patches.add(name)
+        self._known_patches = (self._known_patches or set()) | {name}
         self._produce(Event(Kind.PATCH_APPLIED, self.now, name=name))
         return True
 
