@@ -878,6 +878,14 @@ def _validate_metadata(
             yaml_field += "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
             if error["type"] == "missing":
                 reason = f"required: add an entry '- name: {key}' with a value, secretKeyRef or envRef"
+                if error["msg"] != "Field required":  # a plugin's own reason (e.g. "goes with accessKey")
+                    reason = (
+                        f"{error['msg']}: add an entry '- name: {key}' with a value, secretKeyRef or envRef"
+                    )
+            elif not loc:
+                # A rule on the whole model: its input holds every value, secrets included,
+                # so only the plugin's message is shown.
+                reason = f"invalid metadata: {_expected(error['msg'])}"
             elif error["type"] == "extra_forbidden":
                 reason = (
                     f"unknown field for {spec.component_type.type}{_suggest(key, accepted)}; "
