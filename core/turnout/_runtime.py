@@ -35,6 +35,7 @@ from ._plugins import load_registry
 from ._registry import ComponentKind, ComponentRegistry
 from ._serialization import to_json_value
 from ._specs import ComponentSpec, build_components, read_specs
+from ._tracing import span
 from ._workflows import Workflows, name_of
 
 T = TypeVar("T")
@@ -83,6 +84,12 @@ class AsyncWorkflowClient:
         """What the component can do beyond start and get."""
         return self._component.features
 
+    def _span(self, operation: str, instance_id: str | None = None) -> Any:
+        attributes = {"turnout.component": self._component.name, "turnout.operation": operation}
+        if instance_id is not None:
+            attributes["turnout.instance_id"] = instance_id
+        return span(f"turnout {operation}", attributes=attributes)
+
     def _require(self, feature: Feature) -> None:
         if feature not in self._component.features:
             raise self._component.unsupported(feature)
@@ -119,11 +126,16 @@ class AsyncWorkflowClient:
             start_at=start_at,
             replace=replace,
         )
-        return await self._component.start(request)
+        with self._span("start", instance_id) as current:
+            started = await self._component.start(request)
+            if current is not None:
+                current.set_attribute("turnout.instance_id", started)
+            return started
 
     async def get(self, instance_id: str) -> WorkflowState | None:
         """The instance's state, or None if there is no such instance."""
-        return await self._component.get(_required_id(instance_id))
+        with self._span("get", instance_id):
+            return await self._component.get(_required_id(instance_id))
 
     async def wait(
         self,
@@ -151,7 +163,8 @@ class AsyncWorkflowClient:
         query = ListQuery(
             status=_statuses(status), workflow_name=workflow_name, limit=limit, page_token=page_token
         )
-        return await self._component.list(query)
+        with self._span("list"):
+            return await self._component.list(query)
 
     async def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Send an event to the instance; it is buffered until the workflow waits for it."""
@@ -160,39 +173,46 @@ class AsyncWorkflowClient:
             raise InvalidArgument(
                 "event name", name, "a non-empty name", code="ERR_WORKFLOW_EVENT_NAME_MISSING"
             )
-        await self._component.raise_event(
-            _required_id(instance_id), name, to_json_value(data, what="event data")
-        )
+        with self._span("raise_event", instance_id):
+            await self._component.raise_event(
+                _required_id(instance_id), name, to_json_value(data, what="event data")
+            )
 
     async def pause(self, instance_id: str, reason: str | None = None) -> None:
         """Suspend the instance until ``resume``."""
         self._require(Feature.PAUSE)
-        await self._component.pause(_required_id(instance_id), reason)
+        with self._span("pause", instance_id):
+            await self._component.pause(_required_id(instance_id), reason)
 
     async def resume(self, instance_id: str, reason: str | None = None) -> None:
         """Resume a paused instance."""
         self._require(Feature.PAUSE)
-        await self._component.resume(_required_id(instance_id), reason)
+        with self._span("resume", instance_id):
+            await self._component.resume(_required_id(instance_id), reason)
 
     async def terminate(self, instance_id: str, reason: str | None = None) -> None:
         """Stop the instance and its children at once."""
         self._require(Feature.TERMINATE)
-        await self._component.terminate(_required_id(instance_id), reason)
+        with self._span("terminate", instance_id):
+            await self._component.terminate(_required_id(instance_id), reason)
 
     async def cancel(self, instance_id: str, reason: str | None = None) -> None:
         """Ask the instance to stop; it may compensate, then ends CANCELED."""
         self._require(Feature.CANCEL)
-        await self._component.cancel(_required_id(instance_id), reason)
+        with self._span("cancel", instance_id):
+            await self._component.cancel(_required_id(instance_id), reason)
 
     async def purge(self, instance_id: str) -> None:
         """Delete a finished instance with its history and children."""
         self._require(Feature.PURGE)
-        await self._component.purge(_required_id(instance_id))
+        with self._span("purge", instance_id):
+            await self._component.purge(_required_id(instance_id))
 
     async def history(self, instance_id: str) -> list[HistoryEvent]:
         """The instance's history, oldest first."""
         self._require(Feature.HISTORY)
-        return await self._component.history(_required_id(instance_id))
+        with self._span("history", instance_id):
+            return await self._component.history(_required_id(instance_id))
 
 
 class AsyncRuntime:

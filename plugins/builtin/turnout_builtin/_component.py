@@ -32,6 +32,7 @@ from turnout import (
     WorkflowState,
 )
 from turnout._serialization import coerce, dumps, loads
+from turnout._tracing import current_carrier
 
 from ._engine import Engine, new_execution_id
 from ._events import Event, Kind
@@ -128,7 +129,14 @@ class BuiltinWorkflowComponent(WorkflowComponent):
             input=data,
             scheduled_start_at=start_at,
         )
-        start = Event(Kind.WORKFLOW_STARTED, now, name=request.workflow_name, data=data)
+        trace = current_carrier()  # the caller's trace continues in the instance's turns
+        start = Event(
+            Kind.WORKFLOW_STARTED,
+            now,
+            name=request.workflow_name,
+            data=data,
+            details={"trace": trace} if trace else None,
+        )
         await self.store.create_instance(row, start, start_at or now, request.replace)
         if request.replace:
             self.engine.forget([instance_id])

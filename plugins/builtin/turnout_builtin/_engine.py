@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import socket
@@ -40,6 +39,7 @@ from turnout import (
     Workflows,
 )
 from turnout._serialization import coerce, dumps, loads
+from turnout._tracing import current_carrier, in_current_context, span
 
 from ._events import EXECUTION_SCOPED, Event, Kind
 from ._executor import WorkflowRun, failure_of
@@ -59,6 +59,11 @@ log = logging.getLogger("turnout.builtin")
 
 POLL_INTERVAL = 1.0
 """Longest sleep between looks at the store, for work written by other processes."""
+
+
+def _trace_details() -> dict[str, Any] | None:
+    trace = current_carrier()
+    return {"trace": trace} if trace else None
 
 
 def new_execution_id() -> str:
@@ -312,6 +317,25 @@ class Engine:
             run.replay(work.history or [])
             if work.history:
                 self.stats["replays"] += 1
+        parent = run.trace or next(
+            (e.detail("trace") for e in events if e.kind is Kind.WORKFLOW_STARTED), None
+        )
+        with span(
+            f"turn {run.workflow_name or row.workflow_name}",
+            parent=parent,
+            attributes={"turnout.instance_id": row.instance_id, "turnout.messages": len(events)},
+        ):
+            return self._apply_turn(row, run, events, stale_ids, id_of, now)
+
+    def _apply_turn(
+        self,
+        row: InstanceRow,
+        run: WorkflowRun,
+        events: list[Event],
+        stale_ids: list[int],
+        id_of: dict[int, int],
+        now: float,
+    ) -> tuple[TurnCommit | None, WorkflowRun | None]:
         result = run.process(now, events)
         consumed = stale_ids + [id_of[id(e)] for e in result.consumed]
         if run.status is RuntimeStatus.CONTINUED_AS_NEW:
@@ -355,6 +379,7 @@ class Engine:
                         retry=event.detail("retry"),
                         visible_at=now,
                         workflow_name=run.workflow_name,
+                        trace=current_carrier(),  # the activity continues this turn's trace
                     )
                 )
             elif event.kind is Kind.TIMER_CREATED:
@@ -394,7 +419,9 @@ class Engine:
         )
         return NewChild(
             row=child,
-            start=Event(Kind.WORKFLOW_STARTED, now, name=event.name, data=event.data),
+            start=Event(
+                Kind.WORKFLOW_STARTED, now, name=event.name, data=event.data, details=_trace_details()
+            ),
             failure_if_exists=Event(
                 Kind.CHILD_FAILED,
                 now,
@@ -484,6 +511,14 @@ class Engine:
         self._activity_wakeup.set()
 
     async def _run_activity(self, task: ActivityTask) -> None:
+        attributes = {"turnout.instance_id": task.instance_id, "turnout.task_id": task.task_id}
+        with span(f"activity {task.name}", parent=task.trace, attributes=attributes):
+            outcome = await self._call_activity(task)
+        self.stats["activities"] += 1
+        self._results.append(outcome)
+        self._flush_wakeup.set()
+
+    async def _call_activity(self, task: ActivityTask) -> ActivityOutcome:
         started = time.time()
         try:
             registered = self.workflows.get_activity(task.name)
@@ -501,7 +536,8 @@ class Engine:
                 value = await registered.fn(*args)
             else:
                 loop = asyncio.get_running_loop()
-                value = await loop.run_in_executor(self._pool, functools.partial(registered.fn, *args))
+                # The thread runs in this context, so the activity sees its span as current.
+                value = await loop.run_in_executor(self._pool, in_current_context(registered.fn, *args))
             message = Event(
                 Kind.TASK_COMPLETED,
                 time.time(),
@@ -509,14 +545,11 @@ class Engine:
                 execution_id=task.execution_id,
                 data=dumps(value, what=f"result of activity '{task.name}'"),
             )
-            outcome = ActivityOutcome(task, message=message)
+            return ActivityOutcome(task, message=message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            outcome = self._failed(task, exc, started)
-        self.stats["activities"] += 1
-        self._results.append(outcome)
-        self._flush_wakeup.set()
+            return self._failed(task, exc, started)
 
     def _failed(self, task: ActivityTask, exc: Exception, now: float) -> ActivityOutcome:
         failure = failure_of(exc)

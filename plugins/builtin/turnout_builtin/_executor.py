@@ -199,6 +199,7 @@ class WorkflowRun:
         "replaying",
         "status",
         "suspended",
+        "trace",
         "uuid_counter",
         "workflow_name",
         "workflows",
@@ -221,6 +222,7 @@ class WorkflowRun:
         self.uuid_counter = 0
         self.suspended = False
         self.cancel_requested: str | None = None
+        self.trace: dict[str, str] | None = None
         self._ctx = _Context(self)
         self._generator: Generator[Any, Any, Any] | None = None
         self._registered: Registered | None = None
@@ -308,6 +310,7 @@ class WorkflowRun:
             return
         self.workflow_name = event.name or ""
         self.input = event.data
+        self.trace = event.detail("trace")
         try:
             registered = self.workflows.get_workflow(self.workflow_name)
         except WorkflowNotRegistered as exc:

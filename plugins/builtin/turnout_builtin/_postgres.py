@@ -71,7 +71,7 @@ _MIGRATIONS: dict[int, list[str]] = {
             instance_id TEXT NOT NULL, execution_id TEXT NOT NULL, task_id INTEGER NOT NULL,
             name TEXT NOT NULL, input TEXT, retry TEXT, workflow_name TEXT NOT NULL,
             attempt INTEGER NOT NULL DEFAULT 1, first_attempt_at DOUBLE PRECISION NOT NULL,
-            visible_at DOUBLE PRECISION NOT NULL, locked_by TEXT, locked_until DOUBLE PRECISION
+            visible_at DOUBLE PRECISION NOT NULL, locked_by TEXT, locked_until DOUBLE PRECISION, trace TEXT
         )""",
         "CREATE INDEX tasks_by_visible ON tasks (visible_at)",
         "CREATE INDEX tasks_by_instance ON tasks (instance_id)",

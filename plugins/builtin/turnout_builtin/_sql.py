@@ -51,7 +51,8 @@ INSTANCE_COLUMNS = (
     "parent_execution_id, history_length"
 )
 TASK_COLUMNS = (
-    "id, instance_id, execution_id, task_id, name, input, retry, attempt, first_attempt_at, workflow_name"
+    "id, instance_id, execution_id, task_id, name, input, retry, attempt, first_attempt_at, "
+    "workflow_name, trace"
 )
 
 
@@ -110,6 +111,7 @@ def _task(values: Sequence[Any]) -> ActivityTask:
         attempt=values[7],
         first_attempt_at=values[8],
         workflow_name=values[9],
+        trace=json.loads(values[10]) if values[10] else None,
     )
 
 
@@ -432,7 +434,7 @@ class SqlStore(Store):
         if c.tasks:
             db.executemany(
                 "INSERT INTO tasks (instance_id, execution_id, task_id, name, input, retry, workflow_name, "
-                "first_attempt_at, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "first_attempt_at, visible_at, trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         t.instance_id,
@@ -444,6 +446,7 @@ class SqlStore(Store):
                         t.workflow_name,
                         t.visible_at,
                         t.visible_at,
+                        json.dumps(t.trace) if t.trace else None,
                     )
                     for t in c.tasks
                 ],

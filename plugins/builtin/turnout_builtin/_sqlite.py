@@ -59,7 +59,7 @@ _SCHEMA = [
         instance_id TEXT NOT NULL, execution_id TEXT NOT NULL, task_id INTEGER NOT NULL,
         name TEXT NOT NULL, input TEXT, retry TEXT, workflow_name TEXT NOT NULL,
         attempt INTEGER NOT NULL DEFAULT 1, first_attempt_at REAL NOT NULL,
-        visible_at REAL NOT NULL, locked_by TEXT, locked_until REAL
+        visible_at REAL NOT NULL, locked_by TEXT, locked_until REAL, trace TEXT
     )""",
     "CREATE INDEX tasks_by_visible ON tasks (visible_at)",
     "CREATE INDEX tasks_by_instance ON tasks (instance_id)",

@@ -89,6 +89,8 @@ class ActivityTask:
     attempt: int
     first_attempt_at: float
     workflow_name: str = ""
+    trace: dict[str, str] | None = None
+    """The trace context of the turn that scheduled it (W3C headers)."""
 
 
 @dataclass
@@ -103,6 +105,7 @@ class NewTask:
     retry: dict[str, Any] | None
     visible_at: float
     workflow_name: str = ""
+    trace: dict[str, str] | None = None
 
 
 @dataclass

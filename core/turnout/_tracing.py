@@ -1,0 +1,60 @@
+"""OpenTelemetry tracing, when ``opentelemetry-api`` is installed; nothing at all otherwise.
+
+A span per management call, per workflow turn and per activity, linked
+parent to child: the trace context of ``start`` (a W3C ``traceparent``) is
+stored with the instance, so its turns continue the caller's trace, and each
+activity continues the trace of the turn that scheduled it. Exporting is the
+application's choice (the OpenTelemetry SDK and the usual ``OTEL_*``
+variables); with no SDK configured the API's spans are no-ops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+try:
+    from opentelemetry import propagate, trace
+except ImportError:  # tracing is optional: pip install 'turnout[tracing]'
+    propagate = None  # type: ignore[assignment]
+    trace = None  # type: ignore[assignment]
+
+Carrier = dict[str, str]
+
+
+def enabled() -> bool:
+    """Whether the OpenTelemetry API is installed."""
+    return trace is not None
+
+
+def current_carrier() -> Carrier | None:
+    """The current trace context as W3C headers (``traceparent``...), or None when there is none."""
+    if propagate is None:
+        return None
+    carrier: Carrier = {}
+    propagate.inject(carrier)
+    return carrier or None
+
+
+@contextlib.contextmanager
+def span(
+    name: str, *, parent: Carrier | None = None, attributes: dict[str, Any] | None = None
+) -> Iterator[Any]:
+    """A span named ``name``, child of ``parent`` (a stored carrier) or of the current span."""
+    if trace is None or propagate is None:
+        yield None
+        return
+    context = propagate.extract(parent) if parent else None
+    tracer = trace.get_tracer("turnout")
+    with tracer.start_as_current_span(name, context=context, attributes=attributes) as current:
+        yield current
+
+
+def in_current_context(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """``fn(*args)`` bound to the current context, for a thread pool (spans stay linked)."""
+    context = contextvars.copy_context()  # taken now, on the caller's side
+    return lambda: context.run(fn, *args)
