@@ -880,7 +880,8 @@ def _validate_metadata(
                 reason = f"required: add an entry '- name: {key}' with a value, secretKeyRef or envRef"
                 if error["msg"] != "Field required":  # a plugin's own reason (e.g. "goes with accessKey")
                     reason = (
-                        f"{error['msg']}: add an entry '- name: {key}' with a value, secretKeyRef or envRef"
+                        f"required ({error['msg']}): add an entry '- name: {key}' with a value, "
+                        "secretKeyRef or envRef"
                     )
             elif not loc:
                 # A rule on the whole model: its input holds every value, secrets included,

@@ -86,12 +86,11 @@ def expect_valid(
     *,
     secrets: dict[str, str] | None = None,
 ) -> Any:
-    """Valid metadata: building stops at the factory's "not implemented yet"; returns the validated model."""
-    error = refusal(tmp_path, registry, component_yaml(component_type, metadata, secrets=secrets))
-    assert NOT_IMPLEMENTED in error.reason, error.message
-    assert component_type in error.reason
-    assert error.file == str(tmp_path / "component.yaml")
-    assert error.component == "wf"
+    """Valid metadata: every check passes (secrets resolved); returns the validated model.
+
+    Building is left to each adapter's own tests: it connects to the engine.
+    """
+    (tmp_path / "component.yaml").write_text(component_yaml(component_type, metadata, secrets=secrets))
     specs = read_specs(tmp_path / "component.yaml", registry)
     return validate_specs(specs, working_dir=tmp_path)["wf"]
 
