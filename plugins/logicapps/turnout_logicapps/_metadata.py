@@ -124,6 +124,14 @@ class LogicAppsMetadata(BaseModel):
         "allowInsecureBaseUrl is true.",
     )
 
+    ca_certificate_file: str | None = Field(
+        default=None,
+        alias="caCertificateFile",
+        description="PEM file of the certificate authorities to trust for TLS to baseUrl, the Logic Apps "
+        "endpoints and the Microsoft Entra authority (Azure Stack Hub, a TLS-inspecting proxy, a local test "
+        "double); relative to the working directory. Unset: the system's trust store.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _unset_empty(cls, data: Any) -> Any:
@@ -172,6 +180,13 @@ class LogicAppsMetadata(BaseModel):
                 "a trigger name of at most 80 characters, without surrounding spaces and without "
                 "< > % & \\ ? / * # :",
             )
+        return value
+
+    @field_validator("ca_certificate_file")
+    @classmethod
+    def _check_ca_file(cls, value: str) -> str:
+        if value != value.strip() or "\x00" in value:
+            raise _error("ca_file", "a path to a PEM file of CA certificates, without surrounding spaces")
         return value
 
     @field_validator("base_url")

@@ -1,17 +1,14 @@
 """Registers ``workflow.azure.logicapps`` through Turnout's plugin hook.
 
-The metadata is complete and validated today; the engine calls are a later
-issue. Until they land the factory refuses to build a component, so that
-nothing pretends to run a workflow it cannot run.
+Importing this module stays cheap (every Turnout run imports every installed
+plugin): the Azure SDK is imported only when a component is built.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from pydantic import BaseModel
 
-from turnout import ComponentContext, ComponentError, ComponentRegistry, ComponentType, hookimpl
+from turnout import ComponentContext, ComponentRegistry, ComponentType, WorkflowComponent, hookimpl
 
 from ._metadata import LogicAppsMetadata
 
@@ -19,23 +16,12 @@ DISTRIBUTION = "turnout-logicapps"
 COMPONENT_TYPE = "workflow.azure.logicapps"
 
 
-def _version() -> str:
-    try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:  # imported from a source tree that is not installed
-        return "unknown"
+def _create_component(metadata: BaseModel, context: ComponentContext) -> WorkflowComponent:
+    """Build one component from its validated metadata; Azure is first called on the first request."""
+    from ._component import LogicAppsComponent
 
-
-def _create_component(metadata: BaseModel, context: ComponentContext) -> object:
-    """Refuse clearly: the metadata is valid, but this version cannot talk to Azure Logic Apps yet."""
-    raise ComponentError(
-        f"the metadata is valid, but the {COMPONENT_TYPE} adapter's engine calls are not implemented "
-        f"in this version yet ({DISTRIBUTION} {_version()}); use workflow.builtin until a release "
-        "that implements them",
-        file=context.file,
-        component=context.name,
-        field="spec.type",
-    )
+    assert isinstance(metadata, LogicAppsMetadata)  # the registry validated it with our model
+    return LogicAppsComponent.from_metadata(metadata, context)
 
 
 @hookimpl
@@ -47,6 +33,6 @@ def turnout_register_components(registry: ComponentRegistry) -> None:
             metadata_model=LogicAppsMetadata,
             factory=_create_component,
             distribution=DISTRIBUTION,
-            description="Workflows run as Azure Logic Apps runs (engine calls: not yet implemented).",
+            description="Workflows run as Azure Logic Apps (Consumption) runs, through the Azure SDK.",
         )
     )
