@@ -161,6 +161,16 @@ class StepFunctionsMetadata(BaseModel):
         "string such as 'workflows/*.asl.json'. Relative to the working directory.",
     )
 
+    raise_event_timeout: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        alias="raiseEventTimeout",
+        description="Seconds raise_event waits for a .waitForTaskToken task of the event's name to be "
+        "waiting, when none is yet (Step Functions cannot hold an event until a task waits for it); then "
+        "it fails with InvalidState.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _unset_empty(cls, data: Any) -> Any:

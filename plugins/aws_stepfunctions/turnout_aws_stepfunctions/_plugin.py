@@ -1,17 +1,14 @@
 """Registers ``workflow.aws.stepfunctions`` through Turnout's plugin hook.
 
-The metadata is complete and validated today; the engine calls are a later
-issue. Until they land the factory refuses to build a component, so that
-nothing pretends to run a workflow it cannot run.
+Kept cheap to import (every Turnout run imports every installed plugin): boto3
+and the component module are imported only when a component is built.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from pydantic import BaseModel
 
-from turnout import ComponentContext, ComponentError, ComponentRegistry, ComponentType, hookimpl
+from turnout import ComponentContext, ComponentRegistry, ComponentType, WorkflowComponent, hookimpl
 
 from ._metadata import StepFunctionsMetadata
 
@@ -19,22 +16,13 @@ DISTRIBUTION = "turnout-aws-stepfunctions"
 COMPONENT_TYPE = "workflow.aws.stepfunctions"
 
 
-def _version() -> str:
-    try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:  # imported from a source tree that is not installed
-        return "unknown"
+def _create_component(metadata: BaseModel, context: ComponentContext) -> WorkflowComponent:
+    """Build the component; reading the ASL files of ``definitions`` happens here, connecting in open()."""
+    from ._component import StepFunctionsComponent
 
-
-def _create_component(metadata: BaseModel, context: ComponentContext) -> object:
-    """Refuse clearly: the metadata is valid, but this version cannot talk to AWS Step Functions yet."""
-    raise ComponentError(
-        f"the metadata is valid, but the {COMPONENT_TYPE} adapter's engine calls are not implemented "
-        f"in this version yet ({DISTRIBUTION} {_version()}); use workflow.builtin until a release "
-        "that implements them",
-        file=context.file,
-        component=context.name,
-        field="spec.type",
+    assert isinstance(metadata, StepFunctionsMetadata)  # the registry validated it with this model
+    return StepFunctionsComponent(
+        metadata, name=context.name, file=context.file, working_dir=context.working_dir
     )
 
 
@@ -47,7 +35,7 @@ def turnout_register_components(registry: ComponentRegistry) -> None:
             metadata_model=StepFunctionsMetadata,
             factory=_create_component,
             distribution=DISTRIBUTION,
-            description="Workflows run as AWS Step Functions state machine executions "
-            "(engine calls: not yet implemented).",
+            description="Workflows run as AWS Step Functions state machine executions (Standard "
+            "workflows): start, get, list, terminate, raise event (task-token callbacks) and history.",
         )
     )
