@@ -10,6 +10,7 @@ from ._component import WorkflowComponent
 from ._errors import (
     ComponentError,
     ComponentErrors,
+    ComponentNotFound,
     EngineError,
     InstanceExists,
     InstanceNotFound,
@@ -55,6 +56,7 @@ __all__ = [
     "ComponentContext",
     "ComponentError",
     "ComponentErrors",
+    "ComponentNotFound",
     "ComponentKind",
     "ComponentRegistry",
     "ComponentType",

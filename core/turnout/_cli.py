@@ -281,3 +281,7 @@ def version() -> None:
         where = f"{dist.name} {dist.version}" if dist is not None else "unknown distribution"
         off = "" if allowed is None or entry.name in allowed else f" (not loaded: not in {PLUGINS_ENV})"
         click.echo(f"plugin {entry.name}: {where}{off}")
+
+
+# The other command areas live in their own modules and register themselves on ``main``.
+from . import _cli_serve, _cli_workflow  # noqa: E402, F401  (turnout serve, turnout workflow ...)

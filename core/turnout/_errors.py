@@ -77,6 +77,19 @@ class ComponentErrors(ComponentError):
             super().__init__(f"{len(self.errors)} problems in the component configuration:\n{lines}")
 
 
+class ComponentNotFound(TurnoutError):
+    """No loaded workflow component has this name (``rt.client(name)``, a route's component)."""
+
+    code = "ERR_WORKFLOW_COMPONENT_NOT_FOUND"
+    http_status = 400
+
+    def __init__(self, name: str, loaded: list[str]) -> None:
+        self.name = name
+        self.loaded = sorted(loaded)
+        known = ", ".join(self.loaded) or "none"
+        super().__init__(f"no workflow component named '{name}' (loaded: {known}); use one of these names")
+
+
 class InvalidArgument(TurnoutError):
     """A request carried a bad value: ``field`` names it, ``expected`` says what fits."""
 

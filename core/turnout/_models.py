@@ -36,7 +36,6 @@ class RuntimeStatus(enum.StrEnum):
         return self in TERMINAL_STATUSES
 
 
-
 TERMINAL_STATUSES = frozenset(
     {RuntimeStatus.COMPLETED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED, RuntimeStatus.CANCELED}
 )
@@ -64,7 +63,6 @@ class Feature(enum.StrEnum):
     """Reuse the id of a finished instance when starting (``replace=True``)."""
     WORKFLOW_CODE = "workflow_code"
     """Runs the workflows and activities of a :class:`turnout.Workflows` registry."""
-
 
 
 class FailureDetails(BaseModel):
@@ -148,7 +146,7 @@ class HistoryEvent(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-_INSTANCE_ID = re.compile(r"^[\w-]+$")
+_INSTANCE_ID = re.compile(r"[\w-]+")
 MAX_INSTANCE_ID_LENGTH = 64
 
 
@@ -165,7 +163,7 @@ def validate_instance_id(instance_id: str) -> str:
             f"at most {MAX_INSTANCE_ID_LENGTH} characters",
             code="ERR_INSTANCE_ID_TOO_LONG",
         )
-    if not _INSTANCE_ID.match(instance_id):
+    if not _INSTANCE_ID.fullmatch(instance_id):
         raise InvalidArgument(
             "instance id",
             instance_id,

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._component import WorkflowComponent
-from ._errors import ComponentError, InvalidArgument, TurnoutError
+from ._errors import ComponentError, ComponentNotFound, InvalidArgument, TurnoutError
 from ._models import (
     TERMINAL_STATUSES,
     Feature,
@@ -168,11 +168,12 @@ class AsyncWorkflowClient:
 
     async def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Send an event to the instance; it is buffered until the workflow waits for it."""
-        self._require(Feature.RAISE_EVENT)
+        _required_id(instance_id)  # bad arguments first, as Dapr answers them: 400 before 501
         if not name:
             raise InvalidArgument(
                 "event name", name, "a non-empty name", code="ERR_WORKFLOW_EVENT_NAME_MISSING"
             )
+        self._require(Feature.RAISE_EVENT)
         with self._span("raise_event", instance_id):
             await self._component.raise_event(
                 _required_id(instance_id), name, to_json_value(data, what="event data")
@@ -180,36 +181,42 @@ class AsyncWorkflowClient:
 
     async def pause(self, instance_id: str, reason: str | None = None) -> None:
         """Suspend the instance until ``resume``."""
+        _required_id(instance_id)
         self._require(Feature.PAUSE)
         with self._span("pause", instance_id):
             await self._component.pause(_required_id(instance_id), reason)
 
     async def resume(self, instance_id: str, reason: str | None = None) -> None:
         """Resume a paused instance."""
+        _required_id(instance_id)
         self._require(Feature.PAUSE)
         with self._span("resume", instance_id):
             await self._component.resume(_required_id(instance_id), reason)
 
     async def terminate(self, instance_id: str, reason: str | None = None) -> None:
         """Stop the instance and its children at once."""
+        _required_id(instance_id)
         self._require(Feature.TERMINATE)
         with self._span("terminate", instance_id):
             await self._component.terminate(_required_id(instance_id), reason)
 
     async def cancel(self, instance_id: str, reason: str | None = None) -> None:
         """Ask the instance to stop; it may compensate, then ends CANCELED."""
+        _required_id(instance_id)
         self._require(Feature.CANCEL)
         with self._span("cancel", instance_id):
             await self._component.cancel(_required_id(instance_id), reason)
 
     async def purge(self, instance_id: str) -> None:
         """Delete a finished instance with its history and children."""
+        _required_id(instance_id)
         self._require(Feature.PURGE)
         with self._span("purge", instance_id):
             await self._component.purge(_required_id(instance_id))
 
     async def history(self, instance_id: str) -> list[HistoryEvent]:
         """The instance's history, oldest first."""
+        _required_id(instance_id)
         self._require(Feature.HISTORY)
         with self._span("history", instance_id):
             return await self._component.history(_required_id(instance_id))
@@ -326,8 +333,7 @@ class AsyncRuntime:
                 )
             return AsyncWorkflowClient(next(iter(components.values())))
         if name not in components:
-            names = ", ".join(sorted(components)) or "none"
-            raise ComponentError(f"no workflow component named '{name}' (loaded: {names})")
+            raise ComponentNotFound(name, list(components))
         return AsyncWorkflowClient(components[name])
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import os
 import socket
 import sys
 import uuid
@@ -30,9 +29,15 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from turnout import AsyncRuntime, AsyncWorkflowClient, ComponentError, ComponentKind, EngineError, Feature
+from turnout import AsyncRuntime, AsyncWorkflowClient, ComponentError, ComponentKind, EngineError
 from turnout._plugins import load_registry
-from turnout.testing import ConformanceTarget, conformance_workflows, missing_server
+from turnout.testing import (
+    EVENT_NAME,
+    FAILURE_MESSAGE,
+    ConformanceTarget,
+    conformance_workflows,
+    missing_server,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "plugins" / "_template"
@@ -40,9 +45,6 @@ TEMPLATE = ROOT / "plugins" / "_template"
 NOT_IMPLEMENTED = "not implemented"
 """What an adapter's factory says while its engine calls are still missing."""
 
-TEMPORAL_ADDRESS = os.environ.get("TURNOUT_TEST_TEMPORAL", "127.0.0.1:7233")
-MOTO_ENDPOINT = os.environ.get("TURNOUT_TEST_MOTO", "http://127.0.0.1:5000")
-POSTGRES = os.environ.get("TURNOUT_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=test")
 
 Opener = Callable[[pytest.FixtureRequest, Path], AbstractAsyncContextManager[ConformanceTarget]]
 
@@ -147,9 +149,11 @@ class Served:
         try:
             await runtime.start()
         except ComponentError as exc:
-            if NOT_IMPLEMENTED in exc.reason:
+            if NOT_IMPLEMENTED in str(exc):
                 # Not a missing server: nothing on this machine can make it run, so even CI skips.
-                pytest.skip(f"{self.component_type}: the adapter is installed but not implemented yet: {exc.reason}")
+                pytest.skip(
+                    f"{self.component_type}: the adapter is installed but not implemented yet: {exc.reason}"
+                )
             raise
         except (EngineError, OSError) as exc:
             self._check_server(exc)
@@ -168,6 +172,24 @@ class Served:
         await self.close()
         await self.open()
         return self.client
+
+
+def skip_if_not_implemented(tmp_path: Path, resources: Path, component_type: str) -> None:
+    """Skip (even in CI) when the adapter's factory says it is not implemented yet.
+
+    The components are built but not opened, so no server is needed yet: a
+    recipe calls this before it starts (or asks for) its engine's server.
+    """
+    from turnout._specs import build_components, read_specs
+
+    try:
+        build_components(
+            read_specs(resources, load_registry()), working_dir=tmp_path, workflows=conformance_workflows()
+        )
+    except ComponentError as exc:
+        if NOT_IMPLEMENTED in str(exc):
+            pytest.skip(f"{component_type}: the adapter is installed but not implemented yet: {exc}")
+        raise
 
 
 @asynccontextmanager
@@ -203,13 +225,18 @@ async def serve(
 
 # -- the built-in engine ---------------------------------------------------------------
 
+BUILTIN_LATENCY = 0.5
+"""The built-in engine acts on each call at once; half its 1 s poll interval shows a lost wake-up."""
+
 
 @asynccontextmanager
 async def builtin_default(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConformanceTarget]:
     """No resources at all: the runtime creates the built-in engine as component 'dapr'."""
     async with serve(tmp_path, None, component_type="workflow.builtin") as served:
         assert served.client.component.name == "dapr"
-        yield ConformanceTarget.for_workflow_code(served.client, restart=served.restart)
+        yield ConformanceTarget.for_workflow_code(
+            served.client, restart=served.restart, latency=BUILTIN_LATENCY
+        )
 
 
 @asynccontextmanager
@@ -217,11 +244,15 @@ async def builtin_replay(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
     """workflow.builtin from a YAML file with cacheSize 0: every turn replays from the store."""
     resources = write_components(tmp_path, component("engine", "workflow.builtin", {"cacheSize": "0"}))
     async with serve(tmp_path, resources, component_type="workflow.builtin") as served:
-        yield ConformanceTarget.for_workflow_code(served.client, restart=served.restart)
+        yield ConformanceTarget.for_workflow_code(
+            served.client, restart=served.restart, latency=BUILTIN_LATENCY
+        )
 
 
 @asynccontextmanager
-async def dapr_alias_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConformanceTarget]:
+async def dapr_alias_sqlite(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ConformanceTarget]:
     """Dapr's own type name, workflow.dapr, on a state.sqlite component named by stateStore."""
     resources = write_components(
         tmp_path,
@@ -230,22 +261,30 @@ async def dapr_alias_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> A
     )
     async with serve(tmp_path, resources, component_type="workflow.dapr", component_name="dapr") as served:
         assert (tmp_path / "state" / "workflows.db").exists(), "the engine does not use the named store"
-        yield ConformanceTarget.for_workflow_code(served.client, restart=served.restart)
+        yield ConformanceTarget.for_workflow_code(
+            served.client, restart=served.restart, latency=BUILTIN_LATENCY
+        )
 
 
 @asynccontextmanager
-async def builtin_postgresql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConformanceTarget]:
+async def builtin_postgresql(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ConformanceTarget]:
     """workflow.builtin on state.postgresql (the machine's server), in a schema of its own."""
     conninfo = request.getfixturevalue("postgres_conninfo")  # skips, or fails in CI, without a server
     schema = f"conf_{uuid.uuid4().hex[:12]}"
     resources = write_components(
         tmp_path,
-        component("pg", "state.postgresql", {"connectionString": conninfo, "schema": schema, "maxConns": "4"}),
+        component(
+            "pg", "state.postgresql", {"connectionString": conninfo, "schema": schema, "maxConns": "4"}
+        ),
         component("engine", "workflow.builtin", {"stateStore": "pg"}),
     )
     try:
         async with serve(tmp_path, resources, component_type="workflow.builtin") as served:
-            yield ConformanceTarget.for_workflow_code(served.client, restart=served.restart)
+            yield ConformanceTarget.for_workflow_code(
+                served.client, restart=served.restart, latency=BUILTIN_LATENCY
+            )
     finally:
         await asyncio.to_thread(_drop_schema, conninfo, schema)
 
@@ -295,104 +334,154 @@ async def example(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 # -- adapters for external engines -------------------------------------------------------
 
 
-@asynccontextmanager
-async def temporal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConformanceTarget]:
-    """workflow.temporal against a Temporal dev server (``temporal server start-dev``)."""
-    resources = write_components(
-        tmp_path,
-        component("temporal", "workflow.temporal", {"hostPort": TEMPORAL_ADDRESS, "hostWorker": "true"}),
+def _temporal_component(address: str, task_queue: str) -> dict[str, Any]:
+    return component(
+        "temporal",
+        "workflow.temporal",
+        {"hostPort": address, "taskQueue": task_queue, "hostWorker": "true"},
     )
 
+
+@asynccontextmanager
+async def temporal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConformanceTarget]:
+    """workflow.temporal with hostWorker on a dev server, running the conformance workflows.
+
+    Each check gets a task queue of its own, so no check's worker sees another's workflows.
+    """
+    task_queue = f"turnout-conformance-{uuid.uuid4().hex[:12]}"
+    placeholder = write_components(tmp_path, _temporal_component("127.0.0.1:1", task_queue))
+    skip_if_not_implemented(tmp_path, placeholder, "workflow.temporal")
+    address = request.getfixturevalue("temporal_address")  # skips, or fails in CI, without a server
+    resources = write_components(tmp_path, _temporal_component(address, task_queue))
+
     def server() -> str | None:
-        if reachable(TEMPORAL_ADDRESS):
-            return None
-        return (
-            f"no Temporal server at {TEMPORAL_ADDRESS} (start one with 'temporal server start-dev', "
-            "or set TURNOUT_TEST_TEMPORAL)"
-        )
+        return None if reachable(address) else f"no Temporal server at {address}"
 
     async with serve(tmp_path, resources, component_type="workflow.temporal", server=server) as served:
-        if Feature.WORKFLOW_CODE in served.client.features:
-            yield ConformanceTarget.for_workflow_code(served.client, timeout=30.0, restart=served.restart)
-        else:
-            yield ConformanceTarget(served.client, timeout=30.0, restart=served.restart)
+        yield ConformanceTarget.for_workflow_code(served.client, timeout=20.0, restart=served.restart)
 
 
 # Amazon States Language definitions that play the roles the suite needs on Step Functions.
+# One file per workflow; the workflow's name is the file's name (see the adapter's _definitions).
 STEP_FUNCTIONS_DEFINITIONS = {
     "conformance_echo": {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}},
-    "conformance_sleeper": {"StartAt": "Sleep", "States": {"Sleep": {"Type": "Wait", "Seconds": 3600, "End": True}}},
+    "conformance_sleeper": {
+        "StartAt": "Sleep",
+        "States": {"Sleep": {"Type": "Wait", "Seconds": 3600, "End": True}},
+    },
     "conformance_failing": {
         "StartAt": "Fail",
-        "States": {"Fail": {"Type": "Fail", "Error": "ValueError", "Cause": "conformance: failing on purpose"}},
+        "States": {"Fail": {"Type": "Fail", "Error": "ValueError", "Cause": FAILURE_MESSAGE}},
     },
 }
 
 
+def _waiter_definition(queue_url: str) -> dict[str, Any]:
+    # Step Functions waits for the outside world with a .waitForTaskToken task; the adapter
+    # completes the task of the state named like the event (here "go") with the event's data.
+    return {
+        "StartAt": EVENT_NAME,
+        "States": {
+            EVENT_NAME: {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": queue_url, "MessageBody": {"TaskToken.$": "$$.Task.Token"}},
+                "End": True,
+            }
+        },
+    }
+
+
+def _create_queue(endpoint: str) -> str:
+    import boto3
+
+    sqs = boto3.client(
+        "sqs",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return str(sqs.create_queue(QueueName="turnout-conformance")["QueueUrl"])
+
+
+def _step_functions_component(folder: Path, endpoint: str) -> dict[str, Any]:
+    return component(
+        "sfn",
+        "workflow.aws.stepfunctions",
+        {
+            "region": "us-east-1",
+            "endpoint": endpoint,
+            "accessKey": "testing",
+            "secretKey": "testing",
+            "roleArn": "arn:aws:iam::123456789012:role/turnout",
+            "definitions": str(folder / "*.asl.json"),
+        },
+    )
+
+
 @asynccontextmanager
-async def aws_stepfunctions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConformanceTarget]:
+async def aws_stepfunctions(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ConformanceTarget]:
     """workflow.aws.stepfunctions against moto's server, with state machines created from ASL files."""
     folder = tmp_path / "asl"
     folder.mkdir()
     for name, definition in STEP_FUNCTIONS_DEFINITIONS.items():
         (folder / f"{name}.asl.json").write_text(json.dumps(definition), encoding="utf-8")
-    resources = write_components(
-        tmp_path,
-        component(
-            "sfn",
-            "workflow.aws.stepfunctions",
-            {
-                "region": "us-east-1",
-                "endpoint": MOTO_ENDPOINT,
-                "accessKey": "testing",
-                "secretKey": "testing",
-                "roleArn": "arn:aws:iam::123456789012:role/turnout",
-                "definitions": str(folder / "*.asl.json"),
-            },
-        ),
+    resources = write_components(tmp_path, _step_functions_component(folder, "http://127.0.0.1:1"))
+    skip_if_not_implemented(tmp_path, resources, "workflow.aws.stepfunctions")
+    endpoint = request.getfixturevalue("moto_endpoint")  # skips, or fails in CI, without moto
+    queue_url = await asyncio.to_thread(_create_queue, endpoint)
+    (folder / "conformance_waiter.asl.json").write_text(
+        json.dumps(_waiter_definition(queue_url)), encoding="utf-8"
     )
+    resources = write_components(tmp_path, _step_functions_component(folder, endpoint))
 
     def server() -> str | None:
-        if reachable(MOTO_ENDPOINT):
-            return None
-        return f"no moto server at {MOTO_ENDPOINT} (start one with 'moto_server', or set TURNOUT_TEST_MOTO)"
+        return None if reachable(endpoint) else f"no moto server at {endpoint}"
 
-    async with serve(tmp_path, resources, component_type="workflow.aws.stepfunctions", server=server) as served:
+    async with serve(
+        tmp_path, resources, component_type="workflow.aws.stepfunctions", server=server
+    ) as served:
         yield ConformanceTarget(
             served.client,
             echo="conformance_echo",
             sleeper="conformance_sleeper",
             failing="conformance_failing",
-            failure_message="conformance: failing on purpose",
+            waiter="conformance_waiter",
             timeout=30.0,
             restart=served.restart,
+            reasons={
+                "activity": "Step Functions runs no Turnout code",
+                "custom_status": "Step Functions has no custom status",
+                "parent": "no child-execution recipe yet",
+            },
         )
 
 
 @asynccontextmanager
 async def logicapps(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConformanceTarget]:
-    """workflow.azure.logicapps against a local HTTP double of the ARM API (no Azure account)."""
-    resources = write_components(
-        tmp_path,
-        component(
-            "logicapps",
-            "workflow.azure.logicapps",
-            {
-                "subscriptionId": "00000000-0000-0000-0000-000000000000",
-                "resourceGroup": "conformance",
-                "allowInsecureBaseUrl": "true",
-                "baseUrl": "http://127.0.0.1:1",  # the ARM double's address, once it exists
-            },
-        ),
+    """workflow.azure.logicapps against tests/logicapps' local double of the ARM API (no Azure account).
+
+    The Logic Apps workflows that play the roles, and the way to start the
+    double, belong to the adapter's own tests (tests/logicapps/support.py);
+    this recipe reuses them rather than keep a second copy.
+    """
+    placeholder = component(
+        "logicapps",
+        "workflow.azure.logicapps",
+        {"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroup": "conformance"},
     )
-    async with serve(tmp_path, resources, component_type="workflow.azure.logicapps") as served:
-        yield ConformanceTarget(
-            served.client,
-            echo="conformance-echo",
-            sleeper="conformance-sleeper",
-            failing="conformance-failing",
-            restart=served.restart,
-        )
+    skip_if_not_implemented(tmp_path, write_components(tmp_path, placeholder), "workflow.azure.logicapps")
+    from logicapps.support import runtime_target  # tests/logicapps, a package beside this one
+
+    double = request.getfixturevalue("arm_double")
+    with pytest.MonkeyPatch.context() as patch:
+        # azure-identity reads its token endpoint from here when the credential is made.
+        patch.setenv("AZURE_AUTHORITY_HOST", double.base_url)
+        async with runtime_target(double, tmp_path / "logicapps") as target:
+            yield target
 
 
 RECIPES: dict[str, list[tuple[str, Opener]]] = {

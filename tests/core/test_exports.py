@@ -38,6 +38,7 @@ EXPECTED_EXPORTS = {
     # errors
     "ComponentError",
     "ComponentErrors",
+    "ComponentNotFound",
     "EngineError",
     "InstanceExists",
     "InstanceNotFound",

@@ -141,7 +141,8 @@ class CoreChecks:
         """Of several starts racing for one id, exactly one wins; the others raise InstanceExists."""
         instance_id = conformance.new_id()
         outcomes = await asyncio.gather(
-            *(conformance.start("sleeper", n, instance_id=instance_id) for n in range(4)), return_exceptions=True
+            *(conformance.start("sleeper", n, instance_id=instance_id) for n in range(4)),
+            return_exceptions=True,
         )
         winners = [o for o in outcomes if o == instance_id]
         losers = [o for o in outcomes if isinstance(o, InstanceExists)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -81,10 +82,8 @@ class ManagementChecks:
         conformance.requires(Feature.TERMINATE)
         instance_id = await conformance.start("echo", "done")
         await conformance.finish(instance_id, RuntimeStatus.COMPLETED)
-        try:
+        with contextlib.suppress(InvalidState):
             await conformance.client.terminate(instance_id, "too late")
-        except InvalidState:
-            pass
         state = await conformance.client.get(instance_id)
         assert state is not None
         assert (state.runtime_status, state.output) == (RuntimeStatus.COMPLETED, "done")
@@ -205,6 +204,70 @@ class ManagementChecks:
             await conformance.client.pause(instance_id)
         assert caught.value.instance_id == instance_id
 
+    async def test_operations_apply_promptly(self, conformance: Conformance) -> None:
+        """On an idle engine that acts at once, each call shows its effect within the target's latency.
+
+        Only checked when the target sets ``latency``: it catches lost
+        wake-ups, where a change waits for the engine's next poll.
+        """
+        latency = conformance.target.latency
+        if latency is None:
+            pytest.skip(f"{conformance.target.component_type} target sets no latency to check")
+        client = conformance.client
+        event = conformance.target.event_name
+        timings: dict[str, float] = {}
+
+        async def timed(step: str, call: Callable[[], Awaitable[Any]]) -> None:
+            began = time.monotonic()
+            await call()
+            timings[step] = time.monotonic() - began
+
+        def status_is(*statuses: RuntimeStatus) -> Callable[[Any], bool]:
+            return lambda state: state.runtime_status in statuses
+
+        echo = await conformance.start("echo", 1)
+        await timed("start, then COMPLETED", lambda: conformance.wait(echo))
+        features = conformance.features
+        if conformance.target.waiter is not None and Feature.RAISE_EVENT in features:
+            waiter = await conformance.start("waiter")
+            await conformance.running(waiter)
+
+            async def raise_and_finish(instance_id: str, data: str) -> None:
+                await client.raise_event(instance_id, event, data)
+                await conformance.finish(instance_id, RuntimeStatus.COMPLETED)
+
+            await timed("raise_event, then COMPLETED", lambda: raise_and_finish(waiter, "now"))
+            if Feature.PAUSE in features:
+                paused = await conformance.start("waiter")
+                await conformance.running(paused)
+
+                async def pause_and_see(instance_id: str) -> None:
+                    await client.pause(instance_id)
+                    await conformance.eventually(instance_id, status_is(RuntimeStatus.SUSPENDED), "SUSPENDED")
+
+                await timed("pause, then SUSPENDED", lambda: pause_and_see(paused))
+                await client.raise_event(paused, event, "buffered")
+
+                async def resume_and_finish(instance_id: str) -> None:
+                    await client.resume(instance_id)
+                    await conformance.finish(instance_id, RuntimeStatus.COMPLETED)
+
+                await timed(
+                    "resume after an event raised while paused, then COMPLETED",
+                    lambda: resume_and_finish(paused),
+                )
+        if Feature.TERMINATE in features:
+            sleeper = await conformance.start("sleeper")
+            await conformance.running(sleeper)
+
+            async def terminate_and_see(instance_id: str) -> None:
+                await client.terminate(instance_id)
+                await conformance.finish(instance_id, RuntimeStatus.TERMINATED)
+
+            await timed("terminate, then TERMINATED", lambda: terminate_and_see(sleeper))
+        slow = {step: round(seconds, 3) for step, seconds in timings.items() if seconds > latency}
+        assert not slow, f"slower than the target's latency of {latency:g}s: {slow} (all: {timings})"
+
     # -- purge --------------------------------------------------------------------------
 
     async def test_purge_finished_instance(self, conformance: Conformance) -> None:
@@ -219,7 +282,7 @@ class ManagementChecks:
             with pytest.raises(InstanceNotFound):
                 await conformance.client.history(instance_id)
         if Feature.LIST in conformance.features:
-            listed = await _collect(lambda token: conformance.client.list(page_token=token))
+            listed = await _collect(lambda token: conformance.client.list(limit=2, page_token=token))
             assert instance_id not in {s.instance_id for s in listed}, "list still shows a purged instance"
         await conformance.start("echo", 2, instance_id=instance_id)
         state = await conformance.finish(instance_id, RuntimeStatus.COMPLETED)
@@ -268,12 +331,12 @@ class ManagementChecks:
             await conformance.running(running)
         client = conformance.client
 
-        by_name = await _collect(lambda token: client.list(workflow_name=echo, page_token=token))
+        by_name = await _collect(lambda token: client.list(workflow_name=echo, limit=2, page_token=token))
         assert set(done) <= {s.instance_id for s in by_name}
         assert all(s.workflow_name == echo for s in by_name)
 
         completed = await _collect(
-            lambda token: client.list(status=RuntimeStatus.COMPLETED, page_token=token)
+            lambda token: client.list(status=RuntimeStatus.COMPLETED, limit=2, page_token=token)
         )
         assert set(done) <= {s.instance_id for s in completed}
         assert all(s.runtime_status is RuntimeStatus.COMPLETED for s in completed)
@@ -282,14 +345,14 @@ class ManagementChecks:
             assert running not in {s.instance_id for s in completed}
             active = await _collect(
                 lambda token: client.list(
-                    status=[RuntimeStatus.RUNNING, RuntimeStatus.PENDING], page_token=token
+                    status=[RuntimeStatus.RUNNING, RuntimeStatus.PENDING], limit=2, page_token=token
                 )
             )
             assert running in {s.instance_id for s in active}
             assert not set(done) & {s.instance_id for s in active}
             assert all(s.runtime_status in (RuntimeStatus.RUNNING, RuntimeStatus.PENDING) for s in active)
 
-        everything = await _collect(lambda token: client.list(page_token=token))
+        everything = await _collect(lambda token: client.list(limit=2, page_token=token))
         assert set(done) | ({running} if running else set()) <= {s.instance_id for s in everything}
 
     async def test_list_paging(self, conformance: Conformance) -> None:
@@ -315,8 +378,30 @@ class ManagementChecks:
         assert len(seen) == len(set(seen)), f"paging returned duplicates: {seen}"
         assert set(started) <= set(seen), f"paging missed {set(started) - set(seen)}"
         assert len(pages) >= 3, "5 instances in pages of 2 came in fewer than 3 pages"
-        created = [state.created_at for items in pages for state in items]
-        assert created == sorted(created, reverse=True), "list is not newest first"
+        # Only this check's instances: on a shared server, others may start meanwhile.
+        mine = [state for items in pages for state in items if state.instance_id in started]
+        assert [s.instance_id for s in mine] == started[::-1], "list is not newest first"
+
+    async def test_list_is_newest_first(self, conformance: Conformance) -> None:
+        """list orders by creation, newest first, whatever order the instances finished in."""
+        conformance.requires(Feature.LIST, Feature.TERMINATE)
+        sleeper = conformance.target.role("sleeper")
+        started = []
+        for n in range(3):
+            instance_id = await conformance.start("sleeper", n)
+            await conformance.running(instance_id)
+            started.append(instance_id)
+        for instance_id in reversed(started):  # the oldest finishes last
+            await conformance.client.terminate(instance_id, "conformance: list order")
+            await conformance.finish(instance_id, RuntimeStatus.TERMINATED)
+        listed = await _collect(
+            lambda token: conformance.client.list(workflow_name=sleeper, limit=2, page_token=token)
+        )
+        mine = [state.instance_id for state in listed if state.instance_id in started]
+        assert mine == started[::-1], (
+            "list is not newest first (by created_at): the instances were created in the order "
+            f"{started} and finished in the reverse order, and list gave {mine}"
+        )
 
     # -- history ------------------------------------------------------------------------
 

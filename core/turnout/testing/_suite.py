@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 import pytest
 import pytest_asyncio
@@ -26,7 +27,7 @@ class WorkflowComponentSuite(CoreChecks, ManagementChecks):
     the suite against several components or configurations.
     """
 
-    pytestmark = [pytest.mark.asyncio, pytest.mark.turnout_conformance]
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio, pytest.mark.turnout_conformance]
 
     @pytest.fixture
     def target(self) -> ConformanceTarget:

@@ -45,6 +45,8 @@ class ConformanceTarget:
         failure_error_type: Its ``failure.error_type``, or None if the engine reports no type.
         timeout: Seconds any single state change may take before a check fails.
         clock_skew: Seconds the engine's clock may differ from this machine's.
+        latency: For engines that act on a call at once (like the built-in one): seconds
+            within which an idle engine shows the effect of a call; None: not checked.
         restart: For durable engines: stops the component and starts it again on the same
             state, returning the new client (None: the restart check skips).
         reasons: Why a role (or ``restart``) is None, by name, shown in the skip message.
@@ -63,6 +65,7 @@ class ConformanceTarget:
     failure_error_type: str | None = "ValueError"
     timeout: float = 15.0
     clock_skew: float = 1.0
+    latency: float | None = None
     restart: Callable[[], Awaitable[AsyncWorkflowClient]] | None = None
     reasons: Mapping[str, str] = field(default_factory=dict)
 

@@ -98,6 +98,10 @@ class Engine:
         # Instances whose visible messages all stay buffered (paused ones): skipped
         # until a new message for them arrives, so the turn loop does not spin.
         self._parked: set[str] = set()
+        # Wake-ups that arrive while a batch of turns is being computed: an instance
+        # woken meanwhile is not parked by that batch (its new message came too late for it).
+        self._woken: set[str] = set()
+        self._woken_all = False
         self._running: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="turnout-activity")
@@ -164,9 +168,18 @@ class Engine:
         """New messages were written (for ``instance_id``, if known): look for turns now."""
         if instance_id is None:
             self._parked.clear()
+            self._woken_all = True
         else:
-            self._parked.discard(instance_id)
+            self._unpark([instance_id])
         self._turn_wakeup.set()
+
+    def _unpark(self, instance_ids: Collection[str]) -> None:
+        self._parked.difference_update(instance_ids)
+        self._woken.update(instance_ids)
+
+    def _park(self, instance_id: str) -> None:
+        if not self._woken_all and instance_id not in self._woken:
+            self._parked.add(instance_id)
 
     async def _sleep(self, wakeup: asyncio.Event) -> None:
         now = time.time()
@@ -222,6 +235,8 @@ class Engine:
             await self._run_turns(ids, now)
 
     async def _run_turns(self, ids: list[str], now: float) -> None:
+        self._woken.clear()
+        self._woken_all = False
         need_history = {iid for iid in ids if iid not in self._cache}
         works = await self.store.load_turns(ids, now, need_history)
         # A cached run whose length differs from the store's was overtaken: replay it.
@@ -236,7 +251,7 @@ class Engine:
         for work in works:
             commit, run = self._turn(work, now)
             if commit is None:
-                self._parked.add(work.instance_id)
+                self._park(work.instance_id)
                 if run is not None:
                     self._cache[work.instance_id] = run
             else:
@@ -262,8 +277,8 @@ class Engine:
                 self._cache[iid] = run
                 self._cache.move_to_end(iid)
             wake_activities = wake_activities or bool(commit.tasks)
-            for message in commit.messages:
-                self._parked.discard(message.instance_id)
+            if commit.messages:
+                self._unpark([m.instance_id for m in commit.messages])
                 wake_turns = True
             if commit.terminate_children is not None:
                 self._parked.clear()
@@ -582,7 +597,7 @@ class Engine:
                 self._results = batch + self._results  # keep them for the next try
                 raise
             delivered = [o.task.instance_id for o in batch if o.message is not None]
-            self._parked.difference_update(delivered)
+            self._unpark(delivered)
             if delivered:
                 self._turn_wakeup.set()
             if any(o.retry_at is not None for o in batch):

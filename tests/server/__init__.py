@@ -1,0 +1,1 @@
+"""Tests of the HTTP server, its CLI client and their docs."""
