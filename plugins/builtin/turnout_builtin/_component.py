@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Collection
@@ -169,26 +168,34 @@ class BuiltinWorkflowComponent(WorkflowComponent):
         until: Collection[RuntimeStatus] = TERMINAL_STATUSES,
         timeout: float | None = None,
     ) -> WorkflowState:
-        """Woken by the engine's commits; polls as well for changes made by other processes."""
+        """Woken by the engine's commits; polls as well for changes made by other processes.
+
+        A commit that gives the instance a status outside ``until`` needs no read.
+        """
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        while True:
-            watcher = self.engine.watch(instance_id)
-            try:
-                state = await self.get(instance_id)
+        statuses = self.engine.watch(instance_id)  # before the first read: no change is missed
+        try:
+            state = await self.get(instance_id)
+            while True:
                 if state is None:
                     raise InstanceNotFound(instance_id, self.name or None)
                 if state.runtime_status in until:
                     return state
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
-                    raise WaitTimeout(instance_id, timeout or 0.0, state)
-                poll = 1.0 if remaining is None else min(1.0, remaining)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(poll):  # not wait_for: see Engine._sleep
-                        await asyncio.shield(watcher)
-            finally:
-                self.engine.unwatch(instance_id, watcher)
+                    raise WaitTimeout(instance_id, timeout or 0.0, await self.get(instance_id) or state)
+                status: RuntimeStatus | None = None
+                try:
+                    async with asyncio.timeout(1.0 if remaining is None else min(1.0, remaining)):
+                        status = await statuses.get()  # not wait_for: see Engine._sleep
+                except TimeoutError:
+                    status = None  # a poll, for changes no notification told of
+                if status is not None and status not in until:
+                    continue
+                state = await self.get(instance_id)
+        finally:
+            self.engine.unwatch(instance_id, statuses)
 
     # -- management ----------------------------------------------------------------------
 

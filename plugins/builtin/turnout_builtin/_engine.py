@@ -90,7 +90,7 @@ class Engine:
         self.cache_size = cache_size
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._cache: OrderedDict[str, WorkflowRun] = OrderedDict()
-        self._watchers: dict[str, list[asyncio.Future[None]]] = {}
+        self._watchers: dict[str, list[asyncio.Queue[RuntimeStatus | None]]] = {}
         self._turn_wakeup = asyncio.Event()
         self._activity_wakeup = asyncio.Event()
         self._flush_wakeup = asyncio.Event()
@@ -113,7 +113,7 @@ class Engine:
         """Take over work left by dead processes and start the loops."""
         await self.store.recover(self.owner)
         loop = asyncio.get_running_loop()
-        self.store.listen(lambda: loop.call_soon_threadsafe(self._on_notify))
+        self.store.listen(lambda changed: loop.call_soon_threadsafe(self._on_notify, changed), tag=self.owner)
         self._loops = [
             asyncio.create_task(self._guard(self._turn_loop), name="turnout-turns"),
             asyncio.create_task(self._guard(self._activity_loop), name="turnout-activities"),
@@ -137,10 +137,6 @@ class Engine:
         with contextlib.suppress(Exception):
             await self.store.release_all(self.owner)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        for futures in self._watchers.values():
-            for future in futures:
-                if not future.done():
-                    future.cancel()
         self._watchers.clear()
 
     async def _guard(self, loop_fn: Any) -> None:
@@ -158,11 +154,12 @@ class Engine:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _on_notify(self) -> None:
-        # Another worker committed: its messages may be for us, and waiters may be done.
+    def _on_notify(self, changed: list[str] | None) -> None:
+        # Another worker committed: its messages may be for us, and waiters of the
+        # instances whose status it changed must look (their new status is unknown here).
         self.wake()
         self._activity_wakeup.set()
-        self._notify(list(self._watchers))
+        self._notify(dict.fromkeys(self._watchers if changed is None else changed))
 
     def wake(self, instance_id: str | None = None) -> None:
         """New messages were written (for ``instance_id``, if known): look for turns now."""
@@ -195,25 +192,27 @@ class Engine:
 
     # -- watching instances --------------------------------------------------------------
 
-    def watch(self, instance_id: str) -> asyncio.Future[None]:
-        """A future resolved after the next commit that changes this instance."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._watchers.setdefault(instance_id, []).append(future)
-        return future
+    def watch(self, instance_id: str) -> asyncio.Queue[RuntimeStatus | None]:
+        """A queue of the instance's new statuses, one per commit that changes it, until unwatched.
 
-    def unwatch(self, instance_id: str, future: asyncio.Future[None]) -> None:
+        None means the status changed but is not known here (another process).
+        """
+        queue: asyncio.Queue[RuntimeStatus | None] = asyncio.Queue()
+        self._watchers.setdefault(instance_id, []).append(queue)
+        return queue
+
+    def unwatch(self, instance_id: str, queue: asyncio.Queue[RuntimeStatus | None]) -> None:
         """Forget a watcher that is no longer waited on."""
-        futures = self._watchers.get(instance_id)
-        if futures and future in futures:
-            futures.remove(future)
-            if not futures:
+        queues = self._watchers.get(instance_id)
+        if queues and queue in queues:
+            queues.remove(queue)
+            if not queues:
                 del self._watchers[instance_id]
 
-    def _notify(self, instance_ids: Collection[str]) -> None:
-        for iid in instance_ids:
-            for future in self._watchers.pop(iid, ()):
-                if not future.done():
-                    future.set_result(None)
+    def _notify(self, statuses: dict[str, RuntimeStatus | None]) -> None:
+        for iid, status in statuses.items():
+            for queue in self._watchers.get(iid, ()):
+                queue.put_nowait(status)
 
     def forget(self, instance_ids: Collection[str]) -> None:
         """Drop cached runs (after a purge or replace)."""
@@ -225,8 +224,12 @@ class Engine:
     async def _turn_loop(self) -> None:
         while True:
             self._turn_wakeup.clear()
+            # A wake-up from here on may bring a message this pass does not see (it reads
+            # only what is visible at ``now``): such an instance must not be parked by it.
+            self._woken.clear()
+            self._woken_all = False
             now = time.time()
-            ids = await self.store.ready_instances(self.owner, now, self.batch_size, self._parked)
+            ids = await self.store.ready_instances(self.owner, now, self.batch_size, set(self._parked))
             if not ids:
                 await self._sleep(self._turn_wakeup)
                 if not self._turn_wakeup.is_set():
@@ -235,8 +238,6 @@ class Engine:
             await self._run_turns(ids, now)
 
     async def _run_turns(self, ids: list[str], now: float) -> None:
-        self._woken.clear()
-        self._woken_all = False
         need_history = {iid for iid in ids if iid not in self._cache}
         works = await self.store.load_turns(ids, now, need_history)
         # A cached run whose length differs from the store's was overtaken: replay it.
@@ -289,7 +290,9 @@ class Engine:
             evicted.append(self._cache.popitem(last=False)[0])
         if evicted:
             await self.store.release(self.owner, evicted)
-        self._notify([c.instance_id for c in commits])
+        self._notify(
+            {c.instance_id: c.status for c in commits if c.status_changed and c.instance_id not in stale}
+        )
         if wake_activities:
             self._activity_wakeup.set()
         if wake_turns:
@@ -375,8 +378,10 @@ class Engine:
         if not result.consumed:
             commit.status = row.status
             commit.output, commit.failure, commit.custom_status = row.output, row.failure, row.custom_status
+            commit.status_changed = False
             return commit, run
         self._outgoing(row, run, commit, now)
+        commit.status_changed = commit.status is not row.status
         return commit, run
 
     def _outgoing(self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, now: float) -> None:

@@ -121,7 +121,8 @@ class PostgresStore(SqlStore):
         self._threads = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="turnout-pg")
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
-        self._on_notify: Callable[[], None] | None = None
+        self._on_notify: Callable[[list[str] | None], None] | None = None
+        self._tag = ""
 
     @classmethod
     def from_metadata(cls, metadata: PostgresMetadata) -> PostgresStore:
@@ -160,8 +161,11 @@ class PostgresStore(SqlStore):
                 "state.postgresql", fn.__name__.lstrip("_"), str(exc).strip(), retryable=True
             ) from exc
 
-    def _notify(self, db: Any) -> None:
-        db.execute("SELECT pg_notify(?, '')", (self.channel,))
+    def _notify(self, db: Any, changed: Sequence[str] = ()) -> None:
+        # "<tag>|<ids whose status changed>": listeners skip their own commits, and
+        # waiters elsewhere re-read only their instance. NOTIFY payloads stop at 8000 bytes.
+        ids = ",".join(changed)
+        db.execute("SELECT pg_notify(?, ?)", (self.channel, f"{self._tag}|{ids if len(ids) < 7000 else '*'}"))
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -240,9 +244,10 @@ class PostgresStore(SqlStore):
 
     # -- LISTEN/NOTIFY -------------------------------------------------------------------
 
-    def listen(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from another thread) whenever a worker commits new work."""
+    def listen(self, callback: Callable[[list[str] | None], None], *, tag: str) -> None:
+        """Call ``callback`` (from another thread) whenever another worker commits."""
         self._on_notify = callback
+        self._tag = tag
         self._listener = threading.Thread(target=self._listen, name="turnout-pg-listen", daemon=True)
         self._listener.start()
 
@@ -254,9 +259,10 @@ class PostgresStore(SqlStore):
                     conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self.channel)))
                     delay = 0.1
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            if self._on_notify is not None:
-                                self._on_notify()
+                        for notice in conn.notifies(timeout=0.5, stop_after=1):
+                            tag, _, ids = notice.payload.partition("|")
+                            if self._on_notify is not None and tag != self._tag:
+                                self._on_notify(None if ids == "*" else [i for i in ids.split(",") if i])
             except psycopg.Error as exc:
                 # The server went away: polling covers the gap; reconnect with back-off.
                 log.warning("turnout: LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)

@@ -132,7 +132,7 @@ class SqlStore(Store):
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(db, *args)`` on a worker thread, in one transaction."""
 
-    def _notify(self, db: Db) -> None:
+    def _notify(self, db: Db, changed: Sequence[str] = ()) -> None:
         """Tell other workers that new work is visible (a dialect hook; no-op by default)."""
 
     # -- instances -----------------------------------------------------------------------
@@ -374,7 +374,7 @@ class SqlStore(Store):
 
     def _commit_turns(self, db: Db, owner: str, commits: list[TurnCommit]) -> list[str]:
         stale = [c.instance_id for c in commits if not self._commit_one(db, owner, c)]
-        self._notify(db)
+        self._notify(db, [c.instance_id for c in commits if c.status_changed and c.instance_id not in stale])
         return stale
 
     def _commit_one(self, db: Db, owner: str, c: TurnCommit) -> bool:
@@ -499,9 +499,19 @@ class SqlStore(Store):
         await self._write(self._heartbeat, owner, now)
 
     def _heartbeat(self, db: Db, owner: str, now: float) -> None:
+        # Rows locked by a commit in progress are skipped (that commit extends its own
+        # lease); waiting on them in whatever order the scan meets them could deadlock.
         until = now + self.lease_seconds
-        db.execute("UPDATE instances SET lease_expires = ? WHERE lease_owner = ?", (until, owner))
-        db.execute("UPDATE tasks SET locked_until = ? WHERE locked_by = ?", (until, owner))
+        db.execute(
+            "UPDATE instances SET lease_expires = ? WHERE instance_id IN ("
+            f"SELECT instance_id FROM instances WHERE lease_owner = ?{self.lock_clause})",
+            (until, owner),
+        )
+        db.execute(
+            "UPDATE tasks SET locked_until = ? WHERE id IN ("
+            f"SELECT id FROM tasks WHERE locked_by = ?{self.lock_clause})",
+            (until, owner),
+        )
 
     # -- activity tasks ------------------------------------------------------------------
 
@@ -528,26 +538,39 @@ class SqlStore(Store):
         await self._write(self._finish_tasks, owner, outcomes)
 
     def _finish_tasks(self, db: Db, owner: str, outcomes: list[ActivityOutcome]) -> None:
-        for outcome in outcomes:
-            task = outcome.task
-            if outcome.retry_at is not None:
-                db.execute(
-                    "UPDATE tasks SET attempt = attempt + 1, visible_at = ?, locked_by = NULL "
-                    "WHERE id = ? AND locked_by = ?",
-                    (outcome.retry_at, task.id, owner),
-                )
-                continue
-            deleted = db.execute(
-                "DELETE FROM tasks WHERE id = ? AND locked_by = ?", (task.id, owner)
-            ).rowcount
-            if deleted and outcome.message is not None:
-                # Deleting the task and delivering its result in one transaction:
-                # a result is delivered once even though the activity may run twice.
-                db.execute(
-                    "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
-                    (task.instance_id, outcome.message.timestamp, outcome.message.encode()),
-                )
-        self._notify(db)
+        # A few statements for the whole batch, whatever its size: round trips are
+        # what a remote database charges for.
+        retries = [(o.retry_at, o.task.id, owner) for o in outcomes if o.retry_at is not None]
+        if retries:
+            db.executemany(
+                "UPDATE tasks SET attempt = attempt + 1, visible_at = ?, locked_by = NULL "
+                "WHERE id = ? AND locked_by = ?",
+                retries,
+            )
+        done = {o.task.id: o for o in outcomes if o.retry_at is None}
+        if not done:
+            return
+        ids = list(done)
+        # Deleting the task and delivering its result in one transaction: a result
+        # is delivered once even though the activity may run twice. Tasks whose
+        # lock passed to another worker are not deleted, so their results are not sent.
+        deleted = [
+            r[0]
+            for r in db.execute(
+                f"DELETE FROM tasks WHERE id IN ({marks(ids)}) AND locked_by = ? RETURNING id", [*ids, owner]
+            ).fetchall()
+        ]
+        messages = [done[i] for i in sorted(deleted) if done[i].message is not None]
+        if messages:
+            db.executemany(
+                "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
+                [
+                    (o.task.instance_id, o.message.timestamp, o.message.encode())
+                    for o in messages
+                    if o.message
+                ],
+            )
+            self._notify(db)
 
     async def next_due(self, now: float) -> float | None:
         return await self._read(self._next_due, now)

@@ -139,6 +139,8 @@ class TurnCommit:
     tasks: list[NewTask] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     children: list[NewChild] = field(default_factory=list)
+    status_changed: bool = True
+    """Whether the instance's status differs from before the turn (waiters care only then)."""
     terminate_children: str | None = None
     """When set, a TerminateRequested with this reason goes to every unfinished child."""
     workflow_name: str | None = None
@@ -172,11 +174,13 @@ class Store(ABC):
     async def open(self) -> None:
         """Connect and apply migrations."""
 
-    def listen(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from any thread) when another process commits new work.
+    def listen(self, callback: Callable[[list[str] | None], None], *, tag: str) -> None:
+        """Call ``callback`` (from any thread) when another process commits.
 
-        Stores that only one process uses need not implement it: in-process
-        wake-ups cover them, and the engine polls as a fallback.
+        Its argument lists the instances whose status that commit changed
+        (None: any may have). Commits made under ``tag`` (this process) are not
+        reported. Stores that only one process uses need not implement it:
+        in-process wake-ups cover them, and the engine polls as a fallback.
         """
 
     async def close(self) -> None:
