@@ -32,6 +32,7 @@ from typing import Any
 
 from turnout import (
     ActivityContext,
+    EngineError,
     FailureDetails,
     RetryPolicy,
     RuntimeStatus,
@@ -140,19 +141,27 @@ class Engine:
         self._watchers.clear()
 
     async def _guard(self, loop_fn: Any) -> None:
-        # A loop that dies would stall every instance: log, back off, go on.
+        # A loop that dies would stall every instance: log, back off, go on. Each loop
+        # leaves the engine consistent when it fails (see _run_turns and _flush_loop).
         delay = 0.05
         while True:
+            started = time.monotonic()
             try:
                 await loop_fn()
                 return
             except asyncio.CancelledError:
                 raise
+            except EngineError as exc:
+                if not exc.retryable:
+                    raise
+                # The database went away (a restart, a network cut): expected, and retried.
+                log.warning("turnout engine loop %s: %s; retrying in %.2fs", loop_fn.__name__, exc, delay)
             except Exception:
                 log.exception("turnout engine loop %s failed; restarting it", loop_fn.__name__)
-                self._cache.clear()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            if time.monotonic() - started > 30:
+                delay = 0.05  # it ran well for a while: this is a new failure, not the same one
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def _on_notify(self, changed: list[str] | None) -> None:
         # Another worker committed: its messages may be for us, and waiters of the
@@ -240,32 +249,34 @@ class Engine:
     async def _run_turns(self, ids: list[str], now: float) -> None:
         need_history = {iid for iid in ids if iid not in self._cache}
         works = await self.store.load_turns(ids, now, need_history)
-        # A cached run whose length differs from the store's was overtaken: replay it.
         for work in works:
             run = self._cache.get(work.instance_id)
             row = work.instance
-            if run is not None and row is not None and run.history_length != row.history_length:
+            if row is None or work.history is not None:
+                continue
+            # Evicted while the store was read, or overtaken by another worker: replay.
+            if run is None or run.history_length != row.history_length:
                 self._cache.pop(work.instance_id, None)
                 work.history = await self.store.load_history(work.instance_id)
         commits: list[TurnCommit] = []
         runs: dict[str, WorkflowRun | None] = {}
-        for work in works:
-            commit, run = self._turn(work, now)
-            if commit is None:
-                self._park(work.instance_id)
-                if run is not None:
-                    self._cache[work.instance_id] = run
-            else:
-                commits.append(commit)
-                runs[work.instance_id] = run
+        try:
+            for work in works:
+                commit, run = self._turn(work, now)
+                if commit is None:
+                    self._park(work.instance_id)
+                    if run is not None:
+                        self._cache[work.instance_id] = run
+                else:
+                    commits.append(commit)
+                    runs[work.instance_id] = run
+            stale = await self.store.commit_turns(self.owner, commits) if commits else []
+        except BaseException:
+            for iid in ids:  # the cached runs may be ahead of the store now
+                self._cache.pop(iid, None)
+            raise
         if not commits:
             return
-        try:
-            stale = await self.store.commit_turns(self.owner, commits)
-        except BaseException:
-            for commit in commits:  # the cached runs are ahead of the store now
-                self._cache.pop(commit.instance_id, None)
-            raise
         self.stats["commits"] += 1
         self.stats["turns"] += len(commits)
         wake_activities = wake_turns = False
@@ -591,7 +602,8 @@ class Engine:
 
     async def _flush_loop(self) -> None:
         while True:
-            await self._flush_wakeup.wait()
+            if not self._results:  # results put back by a failed flush are retried at once
+                await self._flush_wakeup.wait()
             self._flush_wakeup.clear()
             batch, self._results = self._results, []
             if not batch:
