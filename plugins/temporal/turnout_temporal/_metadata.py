@@ -110,8 +110,11 @@ def check_host_port(value: str) -> str:
     return text
 
 
-def parse_duration(value: Any) -> timedelta:
-    """A positive duration from Go/Dapr text (``30s``, ``1h30m``, ``2d``), ISO 8601 (``PT1H``) or seconds."""
+def parse_duration(value: Any, *, allow_zero: bool = False) -> timedelta:
+    """A positive duration from Go/Dapr text (``30s``, ``1h30m``, ``2d``), ISO 8601 (``PT1H``) or seconds.
+
+    With ``allow_zero``, zero is accepted too (for "do not wait" settings).
+    """
     result: timedelta | None = None
     if isinstance(value, timedelta):
         result = value
@@ -131,8 +134,8 @@ def parse_duration(value: Any) -> timedelta:
                 result = None
     if result is None:
         raise _error("duration", "a duration such as '30s', '10m', '1h30m', '2d' or 'PT1H'")
-    if result <= timedelta():
-        raise _error("duration", "a positive duration")
+    if result < timedelta() or (result == timedelta() and not allow_zero):
+        raise _error("duration", "a positive duration" + (" or 0" if allow_zero else ""))
     return result
 
 
@@ -223,6 +226,21 @@ class TemporalMetadata(BaseModel):
         description="Longest time a started workflow may run, retries and continue-as-new included: "
         "'30s', '10m', '1h30m', '2d', ISO 8601 'PT24H' or a number of seconds; none by default.",
     )
+    activity_timeout: timedelta = Field(
+        default=timedelta(hours=1),
+        alias="activityTimeout",
+        description="Longest time one attempt of an activity may run before Temporal fails the attempt "
+        "(and retries it if the call's retry policy allows): Temporal's start-to-close timeout, which "
+        "Temporal requires on every activity. A duration such as '30s' or '2h'; 1h by default.",
+    )
+    purge_timeout: timedelta = Field(
+        default=timedelta(seconds=60),
+        alias="purgeTimeout",
+        description="How long purge waits until Temporal has really deleted the instance "
+        "(DeleteWorkflowExecution is asynchronous on the server and takes up to about a minute with "
+        "default server settings): a duration, or 0 to return as soon as the server accepted the "
+        "request; 60s by default.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -279,10 +297,15 @@ class TemporalMetadata(BaseModel):
             )
         return value
 
-    @field_validator("workflow_execution_timeout", mode="before")
+    @field_validator("workflow_execution_timeout", "activity_timeout", mode="before")
     @classmethod
     def _parse_timeout(cls, value: Any) -> timedelta:
         return parse_duration(value)
+
+    @field_validator("purge_timeout", mode="before")
+    @classmethod
+    def _parse_wait(cls, value: Any) -> timedelta:
+        return parse_duration(value, allow_zero=True)
 
     @model_validator(mode="after")
     def _check_tls(self) -> Self:

@@ -1,42 +1,29 @@
-"""Registers ``workflow.temporal`` through Turnout's plugin hook.
-
-The metadata is complete and validated today; the engine calls (start, get,
-list, signal, pause, terminate, delete) are a later issue. Until they land the
-factory refuses to build a component, so that nothing pretends to run a
-workflow it cannot run.
-"""
+"""Registers ``workflow.temporal`` through Turnout's plugin hook."""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from turnout import ComponentContext, ComponentError, ComponentRegistry, ComponentType, hookimpl
+from turnout import ComponentContext, ComponentRegistry, ComponentType, hookimpl
 
 from ._metadata import TemporalMetadata
 
-DISTRIBUTION = "turnout-temporal"
+if TYPE_CHECKING:
+    from ._component import TemporalWorkflowComponent
+
 COMPONENT_TYPE = "workflow.temporal"
 
-
-def _version() -> str:
-    try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:  # imported from a source tree that is not installed
-        return "unknown"
+DISTRIBUTION = "turnout-temporal"
 
 
-def _create_component(metadata: BaseModel, context: ComponentContext) -> object:
-    """Refuse clearly: the metadata is valid, but this version cannot talk to Temporal yet."""
-    raise ComponentError(
-        f"the metadata is valid, but the {COMPONENT_TYPE} adapter's engine calls are not implemented "
-        f"in this version yet ({DISTRIBUTION} {_version()}); use workflow.builtin until a release "
-        "that implements them",
-        file=context.file,
-        component=context.name,
-        field="spec.type",
-    )
+def _create_component(metadata: BaseModel, context: ComponentContext) -> TemporalWorkflowComponent:
+    """Build the component; it connects when the runtime opens it."""
+    from ._component import TemporalWorkflowComponent  # temporalio is imported only when used
+
+    assert isinstance(metadata, TemporalMetadata)
+    return TemporalWorkflowComponent.from_metadata(metadata, context)
 
 
 @hookimpl
@@ -48,7 +35,7 @@ def turnout_register_components(registry: ComponentRegistry) -> None:
             metadata_model=TemporalMetadata,
             factory=_create_component,
             distribution=DISTRIBUTION,
-            description="Workflows run by a Temporal cluster or Temporal Cloud "
-            "(engine calls: not yet implemented).",
+            description="Workflows run by a Temporal cluster or Temporal Cloud; with hostWorker, "
+            "this process also runs the turnout.Workflows code on Temporal.",
         )
     )

@@ -1,0 +1,1 @@
+"""Tests of the Temporal adapter (plugins/temporal) against a real Temporal dev server."""
