@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PLUGINS := plugins/temporal plugins/aws_stepfunctions plugins/logicapps
 PLUGIN_PROJECTS := $(addsuffix /pyproject.toml,$(PLUGINS))
+# The peers (DBOS, Temporal) get a venv of their own, so they never pin Turnout's dependencies.
+PEERS_VENV ?= bench/.venv-peers
+PEERS_PY := $(PEERS_VENV)/bin/python
 
 .PHONY: venv demo test lint format bench clean
 
@@ -32,8 +35,11 @@ format: venv
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
+# Long (several minutes), so never part of `make test`. See docs/benchmarks.md.
 bench: venv
-	$(PY) bench/engine.py
+	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements-peers.txt
+	$(PEERS_PY) -m bench --turnout-python $(PY)
 
 clean:
 	rm -rf $(VENV) .pytest_cache examples/.turnout

@@ -1,0 +1,1 @@
+"""One runner per system; each runs one workload in its own process and prints one result line."""
