@@ -25,12 +25,12 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from turnout.metadata import invalid, missing
 
 _REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 _STATE_MACHINE_ARN = re.compile(
@@ -43,39 +43,18 @@ _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 _ARN_SHAPE = "arn:aws:states:<region>:<account>:stateMachine:<name>"
 
 
-def _error(kind: str, message: str, **context: Any) -> PydanticCustomError:
-    # Formatted here (so "{value!r}" works); without a context pydantic keeps the
-    # text as it is, braces in user values included, with no "Value error, " prefix.
-    return PydanticCustomError(kind, message.format(**context))
-
-
-def _missing(model: str, message: str, *aliases: str) -> ValidationError:
-    """Fields required because another one is set, as errors of pydantic's type "missing".
-
-    Turnout checks a component file twice: first before secrets are resolved
-    (fields read through secretKeyRef are absent then), and again with every
-    value. It skips "missing" errors for the fields a secretKeyRef will fill,
-    so "secretKey is needed" is not reported when secretKey comes from a secret.
-    """
-    details = [
-        InitErrorDetails(type=PydanticCustomError("missing", message), loc=(alias,), input=None)
-        for alias in aliases
-    ]
-    return ValidationError.from_exception_data(model, details)
-
-
 def check_region(value: str) -> str:
     """An AWS region name such as ``us-east-1``, ``eu-central-2`` or ``us-gov-west-1``."""
     if not _REGION.match(value):
         case = " in lower case" if _REGION.match(value.lower()) else ""
-        raise _error("aws_region", "an AWS region such as 'us-east-1' or 'eu-west-2'{case}", case=case)
+        raise invalid("aws_region", "an AWS region such as 'us-east-1' or 'eu-west-2'{case}", case=case)
     return value
 
 
 def check_role_arn(value: str) -> str:
     """An IAM role ARN (``arn:aws:iam::<account>:role/<name>``)."""
     if not _ROLE_ARN.match(value):
-        raise _error("role_arn", "an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        raise invalid("role_arn", "an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
     return value
 
 
@@ -83,15 +62,15 @@ def _check_state_machine_arn(value: str, info: ValidationInfo) -> str:
     match = _STATE_MACHINE_ARN.match(value)
     if match is None:
         if _EXECUTION_ARN.match(value):
-            raise _error(
+            raise invalid(
                 "state_machine_arn",
                 "the ARN of a state machine ({shape}), not of an execution",
                 shape=_ARN_SHAPE,
             )
-        raise _error("state_machine_arn", "a state machine ARN ({shape})", shape=_ARN_SHAPE)
+        raise invalid("state_machine_arn", "a state machine ARN ({shape})", shape=_ARN_SHAPE)
     region = info.data.get("region")  # absent when the region itself was refused
     if region is not None and match.group("region") != region:
-        raise _error(
+        raise invalid(
             "state_machine_arn",
             "a state machine in the component's region {region} (this one is in {other}); "
             "use one component per region",
@@ -196,9 +175,9 @@ class StepFunctionsMetadata(BaseModel):
         except ValueError:
             port_ok = False
         if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-            raise _error("endpoint", "an http(s) URL such as 'http://127.0.0.1:5000'")
+            raise invalid("endpoint", "an http(s) URL such as 'http://127.0.0.1:5000'")
         if parts.query or parts.fragment:
-            raise _error("endpoint", "an endpoint URL without a query or fragment")
+            raise invalid("endpoint", "an endpoint URL without a query or fragment")
         return text.rstrip("/")
 
     @field_validator("assume_role_arn", "role_arn")
@@ -210,7 +189,7 @@ class StepFunctionsMetadata(BaseModel):
     @classmethod
     def _check_session_name(cls, value: str) -> str:
         if not _SESSION_NAME.match(value):
-            raise _error("session_name", "a session name of 2-64 letters, digits or '+=,.@_-'")
+            raise invalid("session_name", "a session name of 2-64 letters, digits or '+=,.@_-'")
         return value
 
     @field_validator("state_machines", mode="before")
@@ -220,15 +199,15 @@ class StepFunctionsMetadata(BaseModel):
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise _error(
+                raise invalid(
                     "state_machines",
                     "a mapping from workflow name to state machine ARN, in YAML or JSON ({reason})",
                     reason=str(exc),
                 ) from None
         if not isinstance(value, dict):
-            raise _error("state_machines", "a mapping from workflow name to state machine ARN")
+            raise invalid("state_machines", "a mapping from workflow name to state machine ARN")
         if any(not str(name).strip() for name in value):
-            raise _error("state_machines", "a mapping whose workflow names are not empty")
+            raise invalid("state_machines", "a mapping whose workflow names are not empty")
         return value
 
     @field_validator("definitions", mode="before")
@@ -241,31 +220,31 @@ class StepFunctionsMetadata(BaseModel):
             try:
                 return json.loads(text)
             except json.JSONDecodeError as exc:
-                raise _error("definitions", "a JSON list of paths ({reason})", reason=str(exc)) from None
+                raise invalid("definitions", "a JSON list of paths ({reason})", reason=str(exc)) from None
         return value
 
     @field_validator("definitions")
     @classmethod
     def _check_definitions(cls, value: list[str]) -> list[str]:
         if any(not item.strip() for item in value):
-            raise _error("definitions", "paths or glob patterns that are not empty")
+            raise invalid("definitions", "paths or glob patterns that are not empty")
         return value
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Self:
         model = type(self).__name__
         if self.access_key is not None and self.secret_key is None:
-            raise _missing(model, "secretKey, which goes with accessKey", "secretKey")
+            raise missing(model, "secretKey, which goes with accessKey", "secretKey")
         if self.secret_key is not None and self.access_key is None:
-            raise _missing(model, "accessKey, which goes with secretKey", "accessKey")
+            raise missing(model, "accessKey, which goes with secretKey", "accessKey")
         if self.session_token is not None and self.access_key is None:
-            raise _missing(
+            raise missing(
                 model, "accessKey and secretKey, which sessionToken goes with", "accessKey", "secretKey"
             )
         if self.session_name is not None and self.assume_role_arn is None:
-            raise _missing(model, "assumeRoleArn, the role that sessionName is a session of", "assumeRoleArn")
+            raise missing(model, "assumeRoleArn, the role that sessionName is a session of", "assumeRoleArn")
         if self.definitions and self.role_arn is None:
-            raise _missing(
+            raise missing(
                 model, "roleArn, the IAM role that state machines from definitions run as", "roleArn"
             )
         return self

@@ -24,39 +24,18 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from turnout.metadata import invalid, missing
 
 DEFAULT_BASE_URL = "https://management.azure.com"
 
 _RESOURCE_GROUP = re.compile(r"^[-\w.()]{1,90}$")
 _TENANT_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:(?!-)[A-Za-z0-9-]{1,63}(?<!-)\.)+[A-Za-z]{2,63}$")
 _TRIGGER_FORBIDDEN = frozenset("<>%&\\?/*#:")
-
-
-def _error(kind: str, message: str, **context: Any) -> PydanticCustomError:
-    # Formatted here (so "{value!r}" works); without a context pydantic keeps the
-    # text as it is, braces in user values included, with no "Value error, " prefix.
-    return PydanticCustomError(kind, message.format(**context))
-
-
-def _missing(model: str, message: str, *aliases: str) -> ValidationError:
-    """Fields required because another one is set, as errors of pydantic's type "missing".
-
-    Turnout checks a component file twice: first before secrets are resolved
-    (fields read through secretKeyRef are absent then), and again with every
-    value. It skips "missing" errors for the fields a secretKeyRef will fill,
-    so "secretKey is needed" is not reported when secretKey comes from a secret.
-    """
-    details = [
-        InitErrorDetails(type=PydanticCustomError("missing", message), loc=(alias,), input=None)
-        for alias in aliases
-    ]
-    return ValidationError.from_exception_data(model, details)
 
 
 def _is_guid(value: str) -> bool:
@@ -144,28 +123,28 @@ class LogicAppsMetadata(BaseModel):
     @classmethod
     def _check_subscription(cls, value: str) -> str:
         if not _is_guid(value):
-            raise _error("guid", "a subscription id GUID such as '00000000-0000-0000-0000-000000000000'")
+            raise invalid("guid", "a subscription id GUID such as '00000000-0000-0000-0000-000000000000'")
         return value
 
     @field_validator("azure_client_id")
     @classmethod
     def _check_client_id(cls, value: str) -> str:
         if not _is_guid(value):
-            raise _error("guid", "an application (client) id GUID")
+            raise invalid("guid", "an application (client) id GUID")
         return value
 
     @field_validator("azure_tenant_id")
     @classmethod
     def _check_tenant(cls, value: str) -> str:
         if not (_is_guid(value) or _TENANT_DOMAIN.match(value)):
-            raise _error("tenant", "a tenant id GUID or a domain such as 'contoso.onmicrosoft.com'")
+            raise invalid("tenant", "a tenant id GUID or a domain such as 'contoso.onmicrosoft.com'")
         return value
 
     @field_validator("resource_group")
     @classmethod
     def _check_resource_group(cls, value: str) -> str:
         if not _RESOURCE_GROUP.match(value) or value.endswith("."):
-            raise _error(
+            raise invalid(
                 "resource_group",
                 "a resource group name of 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.'",
             )
@@ -175,7 +154,7 @@ class LogicAppsMetadata(BaseModel):
     @classmethod
     def _check_trigger(cls, value: str) -> str:
         if set(value) & _TRIGGER_FORBIDDEN or len(value) > 80 or value != value.strip():
-            raise _error(
+            raise invalid(
                 "trigger_name",
                 "a trigger name of at most 80 characters, without surrounding spaces and without "
                 "< > % & \\ ? / * # :",
@@ -186,7 +165,7 @@ class LogicAppsMetadata(BaseModel):
     @classmethod
     def _check_ca_file(cls, value: str) -> str:
         if value != value.strip() or "\x00" in value:
-            raise _error("ca_file", "a path to a PEM file of CA certificates, without surrounding spaces")
+            raise invalid("ca_file", "a path to a PEM file of CA certificates, without surrounding spaces")
         return value
 
     @field_validator("base_url")
@@ -194,11 +173,11 @@ class LogicAppsMetadata(BaseModel):
     def _check_base_url(cls, value: str, info: ValidationInfo) -> str:
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _error("base_url", "an absolute https URL such as 'https://management.azure.com'")
+            raise invalid("base_url", "an absolute https URL such as 'https://management.azure.com'")
         if parts.query or parts.fragment:
-            raise _error("base_url", "a base URL without a query or fragment")
+            raise invalid("base_url", "a base URL without a query or fragment")
         if parts.scheme == "http" and not info.data.get("allow_insecure_base_url", False):
-            raise _error(
+            raise invalid(
                 "insecure_base_url",
                 "an https URL: plain http would send the Azure bearer token unencrypted "
                 "(for a local test double, set allowInsecureBaseUrl to true)",
@@ -217,7 +196,7 @@ class LogicAppsMetadata(BaseModel):
                 if value is None
             ]
             if absent:
-                raise _missing(
+                raise missing(
                     type(self).__name__,
                     "a service principal's ids, which azureClientSecret belongs to",
                     *absent,

@@ -29,7 +29,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from turnout.metadata import field_error, invalid, missing
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
@@ -43,33 +44,6 @@ _DURATION_UNITS = {
     "d": timedelta(days=1),
 }
 _ISO_DURATION = TypeAdapter(timedelta)
-
-
-def _error(kind: str, message: str, **context: Any) -> PydanticCustomError:
-    # Formatted here (so "{value!r}" works); without a context pydantic keeps the
-    # text as it is, braces in user values included, with no "Value error, " prefix.
-    return PydanticCustomError(kind, message.format(**context))
-
-
-def _field_error(model: str, alias: str, value: Any, kind: str, message: str) -> ValidationError:
-    """An error located on one field, for rules that span fields (checked after all of them)."""
-    details = InitErrorDetails(type=_error(kind, message), loc=(alias,), input=value)
-    return ValidationError.from_exception_data(model, [details])
-
-
-def _missing(model: str, message: str, *aliases: str) -> ValidationError:
-    """Fields required because another one is set, as errors of pydantic's type "missing".
-
-    Turnout checks a component file twice: first before secrets are resolved
-    (fields read through secretKeyRef are absent then), and again with every
-    value. It skips "missing" errors for the fields a secretKeyRef will fill,
-    so "secretKey is needed" is not reported when secretKey comes from a secret.
-    """
-    details = [
-        InitErrorDetails(type=PydanticCustomError("missing", message), loc=(alias,), input=None)
-        for alias in aliases
-    ]
-    return ValidationError.from_exception_data(model, details)
 
 
 def _is_hostname(host: str) -> bool:
@@ -90,23 +64,23 @@ def check_host_port(value: str) -> str:
     """``host:port`` with a DNS name, an IPv4 address or a bracketed IPv6 address, and a port 1-65535."""
     text = value.strip()
     if "://" in text:
-        raise _error("host_port", "host:port without a scheme, e.g. 'localhost:7233'")
+        raise invalid("host_port", "host:port without a scheme, e.g. 'localhost:7233'")
     if text.startswith("["):
         host, _, port = text[1:].partition("]:")
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise _error("host_port", "an IPv6 address between the brackets, e.g. '[::1]:7233'") from None
+            raise invalid("host_port", "an IPv6 address between the brackets, e.g. '[::1]:7233'") from None
     else:
         host, sep, port = text.rpartition(":")
         if not sep or not host:
-            raise _error("host_port", "host:port, e.g. 'localhost:7233' or 'my-ns.a1b2c.tmprl.cloud:7233'")
+            raise invalid("host_port", "host:port, e.g. 'localhost:7233' or 'my-ns.a1b2c.tmprl.cloud:7233'")
         if ":" in host:
-            raise _error("host_port", "an IPv6 address in brackets, e.g. '[::1]:7233'")
+            raise invalid("host_port", "an IPv6 address in brackets, e.g. '[::1]:7233'")
         if not (_is_hostname(host) or _is_ipv4(host)):
-            raise _error("host_port", "host:port where the host is a DNS name or an IP address")
+            raise invalid("host_port", "host:port where the host is a DNS name or an IP address")
     if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise _error("host_port", "host:port with a port from 1 to 65535")
+        raise invalid("host_port", "host:port with a port from 1 to 65535")
     return text
 
 
@@ -133,9 +107,9 @@ def parse_duration(value: Any, *, allow_zero: bool = False) -> timedelta:
             except ValidationError:
                 result = None
     if result is None:
-        raise _error("duration", "a duration such as '30s', '10m', '1h30m', '2d' or 'PT1H'")
+        raise invalid("duration", "a duration such as '30s', '10m', '1h30m', '2d' or 'PT1H'")
     if result < timedelta() or (result == timedelta() and not allow_zero):
-        raise _error("duration", "a positive duration" + (" or 0" if allow_zero else ""))
+        raise invalid("duration", "a positive duration" + (" or 0" if allow_zero else ""))
     return result
 
 
@@ -259,7 +233,7 @@ class TemporalMetadata(BaseModel):
     @classmethod
     def _check_namespace(cls, value: str) -> str:
         if not _NAMESPACE.match(value):
-            raise _error(
+            raise invalid(
                 "namespace",
                 "a namespace of letters, digits, '.', '_' and '-', starting with a letter or digit",
             )
@@ -269,18 +243,18 @@ class TemporalMetadata(BaseModel):
     @classmethod
     def _check_task_queue(cls, value: str) -> str:
         if value != value.strip() or len(value) > 1000:
-            raise _error(
+            raise invalid(
                 "task_queue", "a task queue name of at most 1000 characters, without surrounding spaces"
             )
         if value.startswith("/_sys/"):
-            raise _error("task_queue", "a task queue name outside '/_sys/', which Temporal reserves")
+            raise invalid("task_queue", "a task queue name outside '/_sys/', which Temporal reserves")
         return value
 
     @field_validator("client_cert", "ca_cert")
     @classmethod
     def _check_certificate(cls, value: str) -> str:
         if "-----BEGIN CERTIFICATE-----" not in value:
-            raise _error(
+            raise invalid(
                 "pem",
                 "a PEM certificate ('-----BEGIN CERTIFICATE-----...'); to name a file, use the *Path field",
             )
@@ -291,7 +265,7 @@ class TemporalMetadata(BaseModel):
     def _check_private_key(cls, value: SecretStr) -> SecretStr:
         text = value.get_secret_value()
         if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
-            raise _error(
+            raise invalid(
                 "pem",
                 "a PEM private key ('-----BEGIN PRIVATE KEY-----...'); to name a file, use clientKeyPath",
             )
@@ -321,11 +295,11 @@ class TemporalMetadata(BaseModel):
         # Reported on the PEM field, the one a secretKeyRef is likely to fill (see _missing).
         model = type(self).__name__
         if has_cert and not has_key:
-            raise _missing(
+            raise missing(
                 model, "clientKeyPath or clientKey: a client certificate needs its key", "clientKey"
             )
         if has_key and not has_cert:
-            raise _missing(
+            raise missing(
                 model, "clientCertPath or clientCert: a private key needs its certificate", "clientCert"
             )
         if self.tls is False:
@@ -339,7 +313,7 @@ class TemporalMetadata(BaseModel):
         return getattr(self, _BY_ALIAS[alias]) is not None
 
     def _refuse(self, alias: str, message: str) -> ValidationError:
-        return _field_error(type(self).__name__, alias, getattr(self, _BY_ALIAS[alias]), "tls", message)
+        return field_error(type(self).__name__, alias, getattr(self, _BY_ALIAS[alias]), "tls", message)
 
     @property
     def use_tls(self) -> bool:
