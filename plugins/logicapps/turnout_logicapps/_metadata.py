@@ -5,11 +5,8 @@ Authentication uses the names every Dapr Azure component uses
 the Azure SDK's default credential chain applies (environment, workload or
 managed identity, Azure CLI).
 
-Error messages say what was expected: Turnout prints them after "invalid value
-'<what was written>': expected ...". A rule between fields is reported on one
-field, never on the whole model (whose input holds every value, secrets
-included): a conflict on a field the user wrote, a field that another one
-requires as "missing" on that field.
+Errors follow :mod:`turnout.metadata`'s conventions: each names what was
+expected, and a rule between fields is reported on one field.
 """
 
 from __future__ import annotations

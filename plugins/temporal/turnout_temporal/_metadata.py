@@ -4,11 +4,8 @@ Names follow Temporal's own settings (``hostPort``, ``namespace``, ``taskQueue``
 ``identity``, the ``TEMPORAL_TLS_*`` family) spelt in Dapr's camelCase, so a
 Dapr or Temporal user recognises every field.
 
-Error messages say what was expected: Turnout prints them after "invalid value
-'<what was written>': expected ...". A rule between fields is reported on one
-field, never on the whole model (whose input holds every value, secrets
-included): a conflict on a field the user wrote, a field that another one
-requires as "missing" on that field.
+Errors follow :mod:`turnout.metadata`'s conventions: each names what was
+expected, and a rule between fields is reported on one field.
 """
 
 from __future__ import annotations
