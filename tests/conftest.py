@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
+
+from turnout.testing import missing_server
 
 # Stray plugins installed in the environment must never change what the tests see
 # (datasette's habit); the entry-point names are those in this repository's pyproject files.
 os.environ["TURNOUT_PLUGINS"] = "builtin,secretstores,temporal,aws_stepfunctions,logicapps"
 
 POSTGRES = os.environ.get("TURNOUT_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=test")
-
-
-def missing_server(reason: str) -> None:
-    """Skip outside CI; in CI (CI=true) a missing server is a failure, never a silent skip."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: a missing server fails the run)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +29,28 @@ def postgres_conninfo() -> str:
     except psycopg.Error as exc:
         missing_server(f"PostgreSQL is not reachable at {POSTGRES!r}: {exc}".strip())
     return POSTGRES
+
+
+# -- temporalio/sdk-python#300 ---------------------------------------------------------------
+# The SDK's Rust threads can call into Python while the interpreter finalizes, which aborts the
+# process ("Fatal Python error: PyGILState_Release ... finalizing", exit code 134) after every
+# test has passed. The run's outcome is known once pytest has reported it, so when the SDK was
+# loaded this run ends the process at the very end of pytest's shutdown with the session's own
+# exit status (os._exit), skipping the interpreter finalization where the crash happens.
+
+_session: pytest.Session | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _session
+    _session = session
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _session is None or "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+        return
+    status = int(_session.exitstatus)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

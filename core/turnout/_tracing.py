@@ -27,13 +27,17 @@ Carrier = dict[str, str]
 
 
 def enabled() -> bool:
-    """Whether the OpenTelemetry API is installed."""
-    return trace is not None
+    """Whether spans are recorded: the API is installed and the application set a tracer provider.
+
+    Until an SDK provider is set, OpenTelemetry's spans would be no-ops: skipping
+    them entirely keeps the engine's hot path free of their cost.
+    """
+    return trace is not None and not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 def current_carrier() -> Carrier | None:
     """The current trace context as W3C headers (``traceparent``...), or None when there is none."""
-    if propagate is None:
+    if propagate is None or not enabled():
         return None
     carrier: Carrier = {}
     propagate.inject(carrier)
@@ -45,7 +49,7 @@ def span(
     name: str, *, parent: Carrier | None = None, attributes: dict[str, Any] | None = None
 ) -> Iterator[Any]:
     """A span named ``name``, child of ``parent`` (a stored carrier) or of the current span."""
-    if trace is None or propagate is None:
+    if trace is None or propagate is None or not enabled():
         yield None
         return
     context = propagate.extract(parent) if parent else None

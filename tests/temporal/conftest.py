@@ -9,7 +9,6 @@ the tests skip, except in CI (``CI=true``), where they fail.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,28 +67,3 @@ def component_file(folder: Path, address: str, task_queue: str, **metadata: Any)
     path = folder / "temporal.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
-
-
-# -- temporalio/sdk-python#300 ---------------------------------------------------------------
-# The SDK's Rust threads can call into Python while the interpreter finalizes, which aborts the
-# process ("Fatal Python error: PyGILState_Release ... finalizing", exit code 134) after every
-# test has passed. The run's outcome is known once pytest has reported it, so when the SDK was
-# loaded this run ends the process at the very end of pytest's shutdown with the session's own
-# exit status (os._exit), skipping the interpreter finalization where the crash happens.
-
-_session: pytest.Session | None = None
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    global _session
-    _session = session
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _session is None or "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
-        return
-    status = int(_session.exitstatus)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
