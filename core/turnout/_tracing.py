@@ -58,6 +58,21 @@ def span(
         yield current
 
 
+@contextlib.contextmanager
+def continued(carrier: Carrier) -> Iterator[None]:
+    """Make the trace in ``carrier`` (W3C headers of a request) current while the block runs."""
+    if propagate is None or not enabled() or "traceparent" not in carrier:
+        yield
+        return
+    from opentelemetry import context as otel_context
+
+    token = otel_context.attach(propagate.extract(carrier))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 def in_current_context(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
     """``fn(*args)`` bound to the current context, for a thread pool (spans stay linked)."""
     context = contextvars.copy_context()  # taken now, on the caller's side

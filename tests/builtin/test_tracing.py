@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,6 @@ import pytest
 import turnout
 
 trace = pytest.importorskip("opentelemetry.trace")
-sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
 wf = turnout.Workflows()
@@ -38,19 +35,10 @@ def traced(ctx: turnout.WorkflowContext, x: int) -> Any:
     return b
 
 
-@pytest.fixture(scope="module")
-def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = sdk_trace.TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)  # once per process: the API refuses to replace it
-    yield exporter
-
-
 def test_the_caller_trace_continues_through_turns_activities_and_children(
-    exporter: InMemorySpanExporter, tmp_path: Path
+    span_exporter: InMemorySpanExporter, tmp_path: Path
 ) -> None:
-    exporter.clear()
+    exporter = span_exporter
     tracer = trace.get_tracer("test")
     with turnout.Runtime(workflows=wf, working_dir=tmp_path) as rt:
         client = rt.client()
@@ -82,8 +70,8 @@ def test_the_caller_trace_continues_through_turns_activities_and_children(
     assert SEEN["t1/0"] == trace_id  # the activity's own code runs inside its span
 
 
-def test_management_calls_have_spans(exporter: InMemorySpanExporter, tmp_path: Path) -> None:
-    exporter.clear()
+def test_management_calls_have_spans(span_exporter: InMemorySpanExporter, tmp_path: Path) -> None:
+    exporter = span_exporter
     with turnout.Runtime(workflows=wf, working_dir=tmp_path) as rt:
         client = rt.client()
         iid = client.start(kid, 1)

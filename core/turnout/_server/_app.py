@@ -22,7 +22,7 @@ from ._config import ServerConfig
 from ._dapr_routes import add_dapr_routes
 from ._errors import RouteNotFound
 from ._extra_routes import add_extra_routes
-from ._middleware import BodyLimitMiddleware, TokenMiddleware
+from ._middleware import BodyLimitMiddleware, TokenMiddleware, TraceContextMiddleware
 from ._protocol import DAPR_PREFIXES
 from ._routing import ServerState, TurnoutRoute, error_response, validation_error
 
@@ -72,6 +72,7 @@ def create_app(runtime: AsyncRuntime, config: ServerConfig | None = None) -> Fas
         return error_response(validation_error(exc), None)
 
     _document_components(app, list(app.state.turnout.clients))
+    app.add_middleware(TraceContextMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes)
     if config.api_token:
         app.add_middleware(TokenMiddleware, token=config.api_token)

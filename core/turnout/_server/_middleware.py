@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from .. import _tracing as tracing
 from .._errors import TurnoutError
 from ._config import TOKEN_HEADER
 from ._errors import RequestTooLarge, Unauthorized, error_body, json_bytes
@@ -45,6 +46,29 @@ async def send_error(send: Send, exc: TurnoutError, headers: list[tuple[bytes, b
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+class TraceContextMiddleware:
+    """Continues a caller's trace: a W3C ``traceparent`` header becomes the current context.
+
+    Turnout's spans for the call (and, through the instance, for its turns and
+    activities) then belong to the caller's trace.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not tracing.enabled():
+            await self.app(scope, receive, send)
+            return
+        carrier = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope.get("headers", [])
+            if name.lower() in (b"traceparent", b"tracestate")
+        }
+        with tracing.continued(carrier):
+            await self.app(scope, receive, send)
 
 
 class TokenMiddleware:
