@@ -42,4 +42,4 @@ bench: venv
 	$(PEERS_PY) -m bench --turnout-python $(PY)
 
 clean:
-	rm -rf $(VENV) .pytest_cache examples/.turnout
+	rm -rf $(VENV) .pytest_cache examples/.turnout $(PEERS_VENV)
