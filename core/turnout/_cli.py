@@ -23,10 +23,11 @@ import click
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from ._build import validate_specs
 from ._errors import ComponentError, TurnoutError
 from ._plugins import ENTRY_POINT_GROUP, PLUGINS_ENV, allowed_plugins, load_registry
 from ._registry import KNOWN_DISTRIBUTIONS, ComponentRegistry, ComponentType
-from ._specs import SkippedDocument, read_specs, validate_specs, yaml_name
+from ._specs import SkippedDocument, read_specs, yaml_name
 from ._version import __version__
 
 USER_ERROR = 2

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ._build import build_components
 from ._component import WorkflowComponent
 from ._errors import ComponentError, ComponentNotFound, InvalidArgument, TurnoutError
 from ._models import (
@@ -34,7 +35,7 @@ from ._models import (
 from ._plugins import load_registry
 from ._registry import ComponentKind, ComponentRegistry
 from ._serialization import to_json_value
-from ._specs import ComponentSpec, build_components, read_specs
+from ._specs import ComponentSpec, read_specs
 from ._tracing import span
 from ._workflows import Workflows, name_of
 

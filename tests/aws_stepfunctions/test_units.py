@@ -23,8 +23,9 @@ from turnout import (
     RuntimeStatus,
     TurnoutError,
 )
+from turnout._build import build_components
 from turnout._plugins import load_registry
-from turnout._specs import build_components, read_specs
+from turnout._specs import read_specs
 from turnout_aws_stepfunctions._aws import THROTTLING_CODES, AwsCalls
 from turnout_aws_stepfunctions._callbacks import (
     choose,

@@ -180,7 +180,8 @@ def skip_if_not_implemented(tmp_path: Path, resources: Path, component_type: str
     The components are built but not opened, so no server is needed yet: a
     recipe calls this before it starts (or asks for) its engine's server.
     """
-    from turnout._specs import build_components, read_specs
+    from turnout._build import build_components
+    from turnout._specs import read_specs
 
     try:
         build_components(

@@ -26,8 +26,9 @@ import pytest
 from click.testing import CliRunner
 
 from turnout import ComponentRegistry
+from turnout._build import build_components, validate_specs
 from turnout._cli import describe_fields, main
-from turnout._specs import ComponentErrors, build_components, read_specs, validate_specs
+from turnout._specs import ComponentErrors, read_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "components.md"

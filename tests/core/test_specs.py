@@ -13,16 +13,10 @@ import pytest
 from pydantic import BaseModel
 
 from turnout import ComponentError, ComponentKind, ComponentRegistry
+from turnout._build import build_components, validate_specs
 from turnout._registry import ComponentContext
 from turnout._secrets import EnvSecretStore, FileSecretStore
-from turnout._specs import (
-    ComponentErrors,
-    ComponentSpec,
-    SkippedDocument,
-    build_components,
-    read_specs,
-    validate_specs,
-)
+from turnout._specs import ComponentErrors, ComponentSpec, SkippedDocument, read_specs
 
 Write = Callable[[str, str], Path]
 

@@ -9,8 +9,9 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import turnout
+from turnout._build import build_components
 from turnout._plugins import load_registry
-from turnout._specs import build_components, read_specs
+from turnout._specs import read_specs
 
 
 class PairMetadata(BaseModel):

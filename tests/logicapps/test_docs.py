@@ -21,8 +21,9 @@ import pytest
 import yaml
 
 from turnout import Feature
+from turnout._build import validate_specs
 from turnout._plugins import load_registry
-from turnout._specs import read_specs, validate_specs
+from turnout._specs import read_specs
 from turnout_logicapps import STATUS_TABLE, LogicAppsComponent, LogicAppsMetadata
 
 from .support import deploy, start_double

@@ -12,8 +12,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from turnout import ComponentContext, ComponentError, ComponentRegistry, ComponentType, hookimpl
+from turnout._build import build_components, validate_specs
 from turnout._plugins import PLUGINS_ENV, load_registry
-from turnout._specs import build_components, read_specs, validate_specs
+from turnout._specs import read_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
