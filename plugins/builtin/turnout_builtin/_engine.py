@@ -238,17 +238,20 @@ class Engine:
             self._woken.clear()
             self._woken_all = False
             now = time.time()
-            ids = await self.store.ready_instances(self.owner, now, self.batch_size, set(self._parked))
-            if not ids:
+            # The cache is consulted from the store's thread: a run evicted meanwhile is
+            # caught below (no history was read for it) and replayed.
+            works = await self.store.claim_turns(
+                self.owner, now, self.batch_size, set(self._parked), self._cache.__contains__
+            )
+            if not works:
                 await self._sleep(self._turn_wakeup)
                 if not self._turn_wakeup.is_set():
                     self._parked.clear()  # a quiet poll: look again at what others may have sent
                 continue
-            await self._run_turns(ids, now)
+            await self._run_turns(works, now)
 
-    async def _run_turns(self, ids: list[str], now: float) -> None:
-        need_history = {iid for iid in ids if iid not in self._cache}
-        works = await self.store.load_turns(ids, now, need_history)
+    async def _run_turns(self, works: list[TurnWork], now: float) -> None:
+        ids = [work.instance_id for work in works]
         for work in works:
             run = self._cache.get(work.instance_id)
             row = work.instance

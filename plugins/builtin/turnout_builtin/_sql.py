@@ -339,6 +339,19 @@ class SqlStore(Store):
     async def load_turns(self, instance_ids: list[str], now: float, with_history: set[str]) -> list[TurnWork]:
         return await self._read(self._load_turns, instance_ids, now, with_history)
 
+    async def claim_turns(
+        self, owner: str, now: float, limit: int, exclude: set[str], cached: Callable[[str], bool]
+    ) -> list[TurnWork]:
+        return await self._write(self._claim_turns, owner, now, limit, exclude, cached)
+
+    def _claim_turns(
+        self, db: Db, owner: str, now: float, limit: int, exclude: set[str], cached: Callable[[str], bool]
+    ) -> list[TurnWork]:
+        ids = self._ready_instances(db, owner, now, limit, exclude)
+        if not ids:
+            return []
+        return self._load_turns(db, ids, now, {iid for iid in ids if not cached(iid)})
+
     @staticmethod
     def _load_turns(db: Db, instance_ids: list[str], now: float, with_history: set[str]) -> list[TurnWork]:
         ids = marks(instance_ids)

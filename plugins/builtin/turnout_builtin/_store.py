@@ -227,6 +227,18 @@ class Store(ABC):
     async def load_turns(self, instance_ids: list[str], now: float, with_history: set[str]) -> list[TurnWork]:
         """Rows and visible messages of these instances (and the history of ``with_history``)."""
 
+    async def claim_turns(
+        self, owner: str, now: float, limit: int, exclude: set[str], cached: Callable[[str], bool]
+    ) -> list[TurnWork]:
+        """``ready_instances`` then ``load_turns`` (with the history of those not ``cached``).
+
+        SQL stores do both in one transaction: one round trip per batch of turns.
+        """
+        ids = await self.ready_instances(owner, now, limit, exclude)
+        if not ids:
+            return []
+        return await self.load_turns(ids, now, {iid for iid in ids if not cached(iid)})
+
     @abstractmethod
     async def commit_turns(self, owner: str, commits: list[TurnCommit]) -> list[str]:
         """Apply the turns in one transaction; returns the ids of turns refused as stale.
