@@ -285,4 +285,5 @@ def version() -> None:
 
 
 # The other command areas live in their own modules and register themselves on ``main``.
-from . import _cli_serve, _cli_workflow  # noqa: E402, F401  (turnout serve, turnout workflow ...)
+# turnout serve, turnout workflow ..., turnout workflow definition ...
+from . import _cli_definitions, _cli_serve, _cli_workflow  # noqa: E402, F401

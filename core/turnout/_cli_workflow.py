@@ -29,7 +29,14 @@ import click
 
 from ._cli import USER_ERROR, TurnoutGroup, main
 from ._errors import ComponentError, InstanceNotFound, TurnoutError, WaitTimeout
-from ._models import TERMINAL_STATUSES, HistoryEvent, RuntimeStatus, WorkflowPage, WorkflowState
+from ._models import (
+    TERMINAL_STATUSES,
+    HistoryEvent,
+    RuntimeStatus,
+    WorkflowDefinition,
+    WorkflowPage,
+    WorkflowState,
+)
 from ._server._config import DEFAULT_MAX_DEPTH, TOKEN_ENV
 from ._server._protocol import (
     decode_payload,
@@ -156,6 +163,12 @@ class ManagementClient(Protocol):
     async def cancel(self, instance_id: str, reason: str | None = None) -> None: ...
 
     async def purge(self, instance_id: str) -> None: ...
+
+    async def put_definition(self, document: str, *, source: str | None = None) -> WorkflowDefinition: ...
+
+    async def get_definition(self, name: str, version: str | None = None) -> WorkflowDefinition: ...
+
+    async def list_definitions(self) -> list[WorkflowDefinition]: ...
 
 
 @dataclass

@@ -23,6 +23,7 @@ from ._models import (
     ListQuery,
     RuntimeStatus,
     StartRequest,
+    WorkflowDefinition,
     WorkflowPage,
     WorkflowState,
 )
@@ -97,6 +98,22 @@ class WorkflowComponent(ABC):
     async def history(self, instance_id: str) -> list[HistoryEvent]:
         """The instance's history, oldest first."""
         raise self.unsupported(Feature.HISTORY)
+
+    async def put_definition(self, document: str, *, source: str | None = None) -> WorkflowDefinition:
+        """Validate and store a declarative definition (YAML or JSON text) as a new version.
+
+        Storing the same version again with the same content is a no-op;
+        with other content it raises DefinitionExists.
+        """
+        raise self.unsupported(Feature.DEFINITIONS)
+
+    async def get_definition(self, name: str, version: str | None = None) -> WorkflowDefinition:
+        """A stored definition with its document: the latest version unless one is named."""
+        raise self.unsupported(Feature.DEFINITIONS)
+
+    async def list_definitions(self) -> list[WorkflowDefinition]:
+        """Every definition the component can start, each version, without documents."""
+        raise self.unsupported(Feature.DEFINITIONS)
 
     async def wait(
         self,

@@ -185,6 +185,40 @@ class WorkflowNotRegistered(TurnoutError):
         )
 
 
+class DefinitionNotFound(TurnoutError):
+    """No stored workflow definition has this name (and version)."""
+
+    code = "ERR_DEFINITION_NOT_FOUND"
+    http_status = 404
+
+    def __init__(self, name: str, version: str | None = None, component: str | None = None) -> None:
+        self.name = name
+        self.version = version
+        self.component = component
+        which = f"'{name}' version '{version}'" if version else f"'{name}'"
+        where = f" in component '{component}'" if component else ""
+        super().__init__(f"no workflow definition {which}{where}; list the definitions to see which exist")
+
+
+class DefinitionExists(TurnoutError):
+    """A definition of this name and version is stored already, with other content.
+
+    Versions are immutable, so instances that run one always replay the same
+    document: a changed definition needs a new ``version``.
+    """
+
+    code = "ERR_DEFINITION_EXISTS"
+    http_status = 409
+
+    def __init__(self, name: str, version: str) -> None:
+        self.name = name
+        self.version = version
+        super().__init__(
+            f"workflow definition '{name}' version '{version}' is stored already with other content; "
+            "a stored version never changes: give the new document another version"
+        )
+
+
 class WaitTimeout(TurnoutError, TimeoutError):
     """``wait`` gave up before the instance reached the awaited status.
 

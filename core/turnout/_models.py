@@ -63,6 +63,8 @@ class Feature(enum.StrEnum):
     """Reuse the id of a finished instance when starting (``replace=True``)."""
     WORKFLOW_CODE = "workflow_code"
     """Runs the workflows and activities of a :class:`turnout.Workflows` registry."""
+    DEFINITIONS = "definitions"
+    """Stores declarative workflow definitions (put, get, list) and starts them by name."""
 
 
 class FailureDetails(BaseModel):
@@ -132,6 +134,22 @@ class WorkflowPage(BaseModel):
 
     def __getitem__(self, index: int) -> WorkflowState:
         return self.items[index]
+
+
+class WorkflowDefinition(BaseModel):
+    """A stored declarative workflow definition (Serverless Workflow 1.0 or 0.8).
+
+    ``workflow_name`` is what ``start`` takes; ``document`` is the text as it
+    was stored (absent from listings).
+    """
+
+    name: str
+    version: str
+    dialect: str
+    """``1.0`` or ``0.8``."""
+    workflow_name: str
+    created_at: datetime
+    document: str | None = None
 
 
 class HistoryEvent(BaseModel):

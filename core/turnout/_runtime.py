@@ -28,6 +28,7 @@ from ._models import (
     ListQuery,
     RuntimeStatus,
     StartRequest,
+    WorkflowDefinition,
     WorkflowPage,
     WorkflowState,
     validate_instance_id,
@@ -221,6 +222,28 @@ class AsyncWorkflowClient:
         self._require(Feature.HISTORY)
         with self._span("history", instance_id):
             return await self._component.history(_required_id(instance_id))
+
+    async def put_definition(self, document: str, *, source: str | None = None) -> WorkflowDefinition:
+        """Store a Serverless Workflow definition (YAML or JSON text); start it by its name."""
+        self._require(Feature.DEFINITIONS)
+        if not isinstance(document, str) or not document.strip():
+            raise InvalidArgument("definition", document, "the text of a YAML or JSON document")
+        with self._span("put_definition"):
+            return await self._component.put_definition(document, source=source)
+
+    async def get_definition(self, name: str, version: str | None = None) -> WorkflowDefinition:
+        """A stored definition with its document (the latest version unless one is named)."""
+        if not name:
+            raise InvalidArgument("definition name", name, "a non-empty name")
+        self._require(Feature.DEFINITIONS)
+        with self._span("get_definition"):
+            return await self._component.get_definition(name, version)
+
+    async def list_definitions(self) -> list[WorkflowDefinition]:
+        """The definitions the component can start, every version."""
+        self._require(Feature.DEFINITIONS)
+        with self._span("list_definitions"):
+            return await self._component.list_definitions()
 
 
 class AsyncRuntime:
@@ -418,6 +441,18 @@ class WorkflowClient:
     def history(self, instance_id: str) -> list[HistoryEvent]:
         """The instance's history, oldest first."""
         return self._run(self._client.history(instance_id))
+
+    def put_definition(self, document: str, *, source: str | None = None) -> WorkflowDefinition:
+        """Store a Serverless Workflow definition; start it by its name."""
+        return self._run(self._client.put_definition(document, source=source))
+
+    def get_definition(self, name: str, version: str | None = None) -> WorkflowDefinition:
+        """A stored definition with its document."""
+        return self._run(self._client.get_definition(name, version))
+
+    def list_definitions(self) -> list[WorkflowDefinition]:
+        """The definitions the component can start."""
+        return self._run(self._client.list_definitions())
 
 
 class Runtime:

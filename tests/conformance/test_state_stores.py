@@ -24,6 +24,7 @@ from turnout_builtin._store import (
     NewChild,
     NewTask,
     Store,
+    StoredDefinition,
     TurnCommit,
 )
 
@@ -330,3 +331,24 @@ async def test_continue_as_new_resets_the_history(store: Store) -> None:
         got is not None and got.history_length == 0 and got.execution_id == "a-e2" and got.input == '"next"'
     )
     assert await store.load_history("a") == []
+
+
+async def test_definitions_are_versioned_and_immutable(store: Store) -> None:
+    first = StoredDefinition("orders", "1.0.0", "1.0", "document: one", T0)
+    assert await store.put_definition(first) == first
+    # The same version with the same document again: a no-op that keeps the first time.
+    again = StoredDefinition("orders", "1.0.0", "1.0", "document: one", T0 + 5)
+    assert (await store.put_definition(again)).created_at == T0
+    with pytest.raises(turnout.DefinitionExists, match=r"'orders' version '1\.0\.0' is stored already"):
+        await store.put_definition(StoredDefinition("orders", "1.0.0", "1.0", "document: changed", T0))
+    # "Latest" is the version stored last, not the greatest string ("0.9" after "1.0.0").
+    await store.put_definition(StoredDefinition("orders", "0.9", "0.8", "id: orders", T0 + 1))
+    await store.put_definition(StoredDefinition("billing", "2", "1.0", "document: b", T0 + 2))
+    latest = await store.get_definition("orders", None)
+    assert latest is not None and latest.version == "0.9" and latest.dialect == "0.8"
+    named = await store.get_definition("orders", "1.0.0")
+    assert named is not None and named.document == "document: one"
+    assert await store.get_definition("orders", "3") is None
+    assert await store.get_definition("nobody", None) is None
+    listed = [(d.name, d.version) for d in await store.list_definitions()]
+    assert listed == [("billing", "2"), ("orders", "1.0.0"), ("orders", "0.9")]

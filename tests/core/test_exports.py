@@ -26,6 +26,7 @@ EXPECTED_EXPORTS = {
     "RuntimeStatus",
     "StartRequest",
     "TERMINAL_STATUSES",
+    "WorkflowDefinition",
     "WorkflowPage",
     "WorkflowState",
     # plugins
@@ -38,6 +39,8 @@ EXPECTED_EXPORTS = {
     # errors
     "ComponentError",
     "ComponentErrors",
+    "DefinitionExists",
+    "DefinitionNotFound",
     "ComponentNotFound",
     "EngineError",
     "InstanceExists",

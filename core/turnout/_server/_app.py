@@ -20,6 +20,7 @@ from .._runtime import AsyncRuntime
 from .._version import __version__
 from ._config import ServerConfig
 from ._dapr_routes import add_dapr_routes
+from ._definition_routes import add_definition_routes
 from ._errors import RouteNotFound
 from ._extra_routes import add_extra_routes
 from ._middleware import BodyLimitMiddleware, TokenMiddleware, TraceContextMiddleware
@@ -53,6 +54,7 @@ def create_app(runtime: AsyncRuntime, config: ServerConfig | None = None) -> Fas
     for prefix in DAPR_PREFIXES:
         add_dapr_routes(app, prefix)
     add_extra_routes(app, config.max_wait_seconds)
+    add_definition_routes(app)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

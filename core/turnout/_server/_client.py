@@ -20,11 +20,12 @@ from urllib.parse import quote
 import httpx
 
 from .._errors import ComponentError, InstanceNotFound, InvalidArgument, WaitTimeout
-from .._models import HistoryEvent, RuntimeStatus, WorkflowPage, WorkflowState
+from .._models import HistoryEvent, RuntimeStatus, WorkflowDefinition, WorkflowPage, WorkflowState
 from ._config import TOKEN_HEADER
 from ._errors import RemoteError, ServerUnreachable, error_from_response
 from ._protocol import (
     EXTENSION_PREFIX,
+    definition_from_json,
     format_time,
     history_from_json,
     page_from_json,
@@ -232,6 +233,32 @@ class HttpWorkflowClient:
         """The instance's history, oldest first."""
         response = await self._call("GET", await self._path(instance_id, "history"))
         return history_from_json(response.json())
+
+    async def _definitions_path(self, *parts: str) -> str:
+        segments = [quote(await self._component(), safe=""), *(quote(part, safe="") for part in parts)]
+        return f"{EXTENSION_PREFIX}/workflow-definitions/" + "/".join(segments)
+
+    async def put_definition(self, document: str, *, source: str | None = None) -> WorkflowDefinition:
+        """Store a definition (YAML or JSON text) as a new version."""
+        response = await self._call(
+            "POST",
+            await self._definitions_path(),
+            ok=201,
+            content=document.encode(),
+            headers={"content-type": "application/yaml"},
+        )
+        return definition_from_json(response.json())
+
+    async def get_definition(self, name: str, version: str | None = None) -> WorkflowDefinition:
+        """A stored definition with its document."""
+        params = {"version": version} if version else {}
+        response = await self._call("GET", await self._definitions_path(name), params=params)
+        return definition_from_json(response.json())
+
+    async def list_definitions(self) -> list[WorkflowDefinition]:
+        """Every definition the component can start."""
+        response = await self._call("GET", await self._definitions_path())
+        return [definition_from_json(item) for item in response.json()["definitions"]]
 
 
 def tls_context(ca: str | None, cert: str | None, key: str | None) -> ssl.SSLContext | bool:

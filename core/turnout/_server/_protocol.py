@@ -24,6 +24,7 @@ from .._models import (
     FailureDetails,
     HistoryEvent,
     RuntimeStatus,
+    WorkflowDefinition,
     WorkflowPage,
     WorkflowState,
 )
@@ -292,3 +293,29 @@ def parse_statuses(values: list[str] | str | None, *, field: str) -> list[Runtim
             allowed = ", ".join(status.value for status in RuntimeStatus)
             raise InvalidArgument(field, name, f"one of {allowed}") from None
     return statuses
+
+
+def definition_to_json(definition: WorkflowDefinition) -> dict[str, Any]:
+    """A stored definition, camelCase as the other bodies; ``document`` only when it was read."""
+    body: dict[str, Any] = {
+        "name": definition.name,
+        "version": definition.version,
+        "dialect": definition.dialect,
+        "workflowName": definition.workflow_name,
+        "createdAt": format_time(definition.created_at),
+    }
+    if definition.document is not None:
+        body["document"] = definition.document
+    return body
+
+
+def definition_from_json(body: dict[str, Any]) -> WorkflowDefinition:
+    """The inverse of :func:`definition_to_json`."""
+    return WorkflowDefinition(
+        name=body["name"],
+        version=body["version"],
+        dialect=body["dialect"],
+        workflow_name=body["workflowName"],
+        created_at=parse_time(body["createdAt"], field="createdAt"),
+        document=body.get("document"),
+    )

@@ -106,3 +106,20 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         503: "The server is shutting down.",
     }
     return {status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses}
+
+
+class DefinitionBody(_Model):
+    """A stored declarative definition; ``document`` (its text) only when one is read."""
+
+    name: str
+    version: str
+    dialect: str = Field(description="1.0 or 0.8 (Serverless Workflow).")
+    workflow_name: str = Field(alias="workflowName", description="What start takes for this version.")
+    created_at: str = Field(alias="createdAt", description="RFC 3339, UTC.")
+    document: str | None = None
+
+
+class DefinitionsBody(_Model):
+    """Every stored definition, by name, each version in the order stored."""
+
+    definitions: list[DefinitionBody]

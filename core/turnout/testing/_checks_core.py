@@ -54,6 +54,7 @@ FEATURE_METHODS: dict[Feature, tuple[str, ...]] = {
     Feature.PURGE: ("purge",),
     Feature.HISTORY: ("history",),
     Feature.REPLACE: (),
+    Feature.DEFINITIONS: ("put_definition", "get_definition", "list_definitions"),
 }
 
 
@@ -353,6 +354,7 @@ class CoreChecks:
             Feature.PAUSE: lambda: client.pause(instance_id),
             Feature.PURGE: lambda: client.purge(instance_id),
             Feature.HISTORY: lambda: client.history(instance_id),
+            Feature.DEFINITIONS: lambda: client.list_definitions(),
         }
         calls = [client_calls[key]]
         if key is Feature.PAUSE:
@@ -372,6 +374,10 @@ def _component_args(method: str, instance_id: str) -> tuple[object, ...]:
         return (ListQuery(),)
     if method == "raise_event":
         return (instance_id, "go", 1)
+    if method == "put_definition":
+        return ("document: {dsl: '1.0.0', namespace: test, name: refused, version: '1.0.0'}\ndo: []\n",)
+    if method == "list_definitions":
+        return ()
     return (instance_id,)
 
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from .._errors import InstanceNotFound, InvalidState, TurnoutError
+from .._errors import (
+    DefinitionExists,
+    DefinitionNotFound,
+    InstanceNotFound,
+    InvalidArgument,
+    InvalidState,
+    TurnoutError,
+)
 from .._models import Feature, RuntimeStatus
 from ._harness import Conformance
 from ._workflows import child_instance_id
@@ -426,6 +434,45 @@ class ManagementChecks:
                 f"life ({state.created_at} to {state.last_updated_at})"
             )
 
+    # -- declarative definitions --------------------------------------------------------
+
+    async def test_stored_definition_starts_by_name(self, conformance: Conformance) -> None:
+        """A stored definition starts by its name, at its latest version; versions never change.
+
+        Instances keep the version they started with (its ``name@version``
+        workflow); storing a version again with other content is refused, and a
+        bad document is refused before anything is stored, naming where it is bad.
+        """
+        conformance.requires(Feature.DEFINITIONS)
+        client = conformance.client
+        name = f"conformance-{uuid.uuid4().hex[:12]}"
+        first = await client.put_definition(_definition(name, "1.0.0", "one"))
+        assert (first.name, first.version, first.dialect) == (name, "1.0.0", "1.0")
+        assert first.workflow_name == f"{name}@1.0.0"
+        old = await client.start(name, {"n": 1})
+        await client.put_definition(_definition(name, "2.0.0", "two"))
+        assert (await client.put_definition(_definition(name, "2.0.0", "two"))).version == "2.0.0"
+        new = await client.start(name, {"n": 2})
+        old_state = await conformance.finish(old, RuntimeStatus.COMPLETED)
+        new_state = await conformance.finish(new, RuntimeStatus.COMPLETED)
+        assert old_state.output == {"says": "one", "got": {"n": 1}}
+        assert old_state.workflow_name == f"{name}@1.0.0"
+        assert new_state.output == {"says": "two", "got": {"n": 2}}
+        assert new_state.workflow_name == f"{name}@2.0.0"
+        latest = await client.get_definition(name)
+        assert latest.version == "2.0.0" and latest.document == _definition(name, "2.0.0", "two")
+        assert (await client.get_definition(name, "1.0.0")).document == _definition(name, "1.0.0", "one")
+        listed = [(d.name, d.version) for d in await client.list_definitions() if d.name == name]
+        assert listed == [(name, "1.0.0"), (name, "2.0.0")]
+        with pytest.raises(DefinitionExists):
+            await client.put_definition(_definition(name, "1.0.0", "changed"))
+        with pytest.raises(DefinitionNotFound):
+            await client.get_definition(f"{name}-missing")
+        bad = _definition(name, "3.0.0", "three").replace("set:", "sett:")
+        with pytest.raises(InvalidArgument, match="/do/0/answer"):
+            await client.put_definition(bad)
+        assert [d.version for d in await client.list_definitions() if d.name == name] == ["1.0.0", "2.0.0"]
+
     # -- scheduled starts ---------------------------------------------------------------
 
     async def test_start_at_keeps_the_instance_pending(self, conformance: Conformance) -> None:
@@ -467,3 +514,15 @@ async def _collect(fetch: Callable[[str | None], Awaitable[Any]]) -> list[Any]:
         if token is None:
             return items
     raise TurnoutError("list paging did not end after 10,000 pages")
+
+
+def _definition(name: str, version: str, says: str) -> str:
+    """A Serverless Workflow 1.0 document whose output names its version and echoes the input."""
+    return (
+        f"document: {{dsl: '1.0.0', namespace: conformance, name: {name}, version: '{version}'}}\n"
+        "do:\n"
+        "  - answer:\n"
+        "      set:\n"
+        f"        says: {says}\n"
+        "        got: ${ . }\n"
+    )

@@ -26,6 +26,7 @@ FEATURE_TESTS: dict[Feature, str] = {
     Feature.HISTORY: "test_history_is_ordered",
     Feature.REPLACE: "test_replace_finished_instance",
     Feature.WORKFLOW_CODE: "test_unknown_workflow_is_refused",
+    Feature.DEFINITIONS: "test_stored_definition_starts_by_name",
 }
 
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
@@ -26,6 +27,7 @@ from turnout import (
     TurnoutError,
     WaitTimeout,
     WorkflowComponent,
+    WorkflowDefinition,
     WorkflowPage,
     Workflows,
     WorkflowState,
@@ -33,6 +35,7 @@ from turnout import (
 from turnout._serialization import coerce, dumps, loads
 from turnout._tracing import current_carrier
 
+from ._definitions import Definitions
 from ._engine import Engine, new_execution_id
 from ._events import Event, Kind
 from ._metadata import BuiltinMetadata
@@ -55,6 +58,7 @@ class BuiltinWorkflowComponent(WorkflowComponent):
         *,
         owns_store: bool = True,
         metadata: BuiltinMetadata | None = None,
+        definitions_dir: Path | None = None,
     ) -> None:
         self.component_type = "workflow.builtin"
         self.store = store
@@ -62,6 +66,14 @@ class BuiltinWorkflowComponent(WorkflowComponent):
         self._hosts_code = workflows is not None
         self._owns_store = owns_store
         meta = metadata or BuiltinMetadata()
+        self.definitions = Definitions(
+            self.workflows,
+            store,
+            patterns=meta.split(meta.definitions),
+            base_dir=definitions_dir or Path.cwd(),
+            settings=_declarative_settings(meta),
+            component=self.name or "workflow.builtin",
+        )
         self.engine = Engine(
             store,
             self.workflows,
@@ -73,6 +85,7 @@ class BuiltinWorkflowComponent(WorkflowComponent):
     @classmethod
     def from_metadata(cls, metadata: BuiltinMetadata, context: ComponentContext) -> BuiltinWorkflowComponent:
         """Build from component metadata: a named state store, or a SQLite file of its own."""
+        folder = Path(context.file).parent if context.file else context.working_dir
         if metadata.state_store:
             store = context.resolve(metadata.state_store, ComponentKind.STATE)
             if not isinstance(store, Store):
@@ -83,13 +96,21 @@ class BuiltinWorkflowComponent(WorkflowComponent):
                     component=context.name,
                     field="spec.metadata.stateStore",
                 )
-            return cls(store, context.workflows, owns_store=False, metadata=metadata)
+            return cls(store, context.workflows, owns_store=False, metadata=metadata, definitions_dir=folder)
         path = context.working_dir / ".turnout" / f"{context.name}.db"
-        return cls(SqliteStore(str(path)), context.workflows, owns_store=True, metadata=metadata)
+        return cls(
+            SqliteStore(str(path)),
+            context.workflows,
+            owns_store=True,
+            metadata=metadata,
+            definitions_dir=folder,
+        )
 
     async def open(self) -> None:
         if self._owns_store:
             await self.store.open()
+        self.definitions.component = self.name or self.definitions.component
+        await self.definitions.load()  # before the engine: recovered turns need their workflows
         await self.engine.start()
 
     async def close(self) -> None:
@@ -100,7 +121,8 @@ class BuiltinWorkflowComponent(WorkflowComponent):
     # -- starting and reading ------------------------------------------------------------
 
     async def start(self, request: StartRequest) -> str:
-        if not self._hosts_code:
+        request.workflow_name = await self.definitions.resolve(request.workflow_name)
+        if not self._hosts_code and not self.workflows.workflow_names:
             raise TurnoutError(
                 "the built-in engine runs workflow code, and no Workflows registry was given: "
                 "pass workflows=... to turnout.Runtime"
@@ -246,6 +268,28 @@ class BuiltinWorkflowComponent(WorkflowComponent):
     async def purge(self, instance_id: str) -> None:
         purged = await self.store.purge(instance_id)
         self.engine.forget(purged)
+
+    # -- declarative definitions ---------------------------------------------------------
+
+    async def put_definition(self, document: str, *, source: str | None = None) -> WorkflowDefinition:
+        return await self.definitions.put(document, source)
+
+    async def get_definition(self, name: str, version: str | None = None) -> WorkflowDefinition:
+        return await self.definitions.get(name, version)
+
+    async def list_definitions(self) -> list[WorkflowDefinition]:
+        return await self.definitions.list()
+
+
+def _declarative_settings(meta: BuiltinMetadata) -> Any:
+    """The outbound settings of declarative workflows, or None when none is set (the defaults)."""
+    if not (meta.http_endpoints or meta.event_sinks or meta.http_timeout != 30.0):
+        return None
+    from ._definitions import _declarative
+
+    return _declarative().Settings(
+        endpoints=meta.endpoint_map(), timeout=meta.http_timeout, sinks=meta.split(meta.event_sinks)
+    )
 
 
 def _first_error(exc: ValidationError) -> str:

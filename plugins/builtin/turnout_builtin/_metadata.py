@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class BuiltinMetadata(BaseModel):
@@ -34,6 +34,48 @@ class BuiltinMetadata(BaseModel):
         alias="cacheSize",
         description="How many running instances stay in memory, so a turn does not replay its history.",
     )
+    definitions: str | None = Field(
+        default=None,
+        description="Serverless Workflow definition files to run, as glob patterns separated by commas "
+        "(relative to the component file's folder), e.g. 'workflows/*.sw.yaml'. Each starts by its name.",
+    )
+    http_endpoints: str | None = Field(
+        default=None,
+        alias="httpEndpoints",
+        description="Base URLs that declarative workflows' HTTP calls go to instead of others, as "
+        "'from=to' pairs separated by commas, e.g. 'https://api.example.com=http://127.0.0.1:8080' "
+        "(for tests and proxies).",
+    )
+    http_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        alias="httpTimeout",
+        description="Seconds an HTTP call of a declarative workflow may take.",
+    )
+    event_sinks: str | None = Field(
+        default=None,
+        alias="eventSinks",
+        description="URLs that the CloudEvents emitted by declarative workflows are POSTed to, "
+        "separated by commas.",
+    )
+
+    @field_validator("http_endpoints")
+    @classmethod
+    def _pairs(cls, value: str | None) -> str | None:
+        for pair in (value or "").split(","):
+            if pair.strip() and "=" not in pair:
+                raise ValueError(f"expected 'from=to' pairs separated by commas, got {pair.strip()!r}")
+        return value
+
+    def endpoint_map(self) -> dict[str, str]:
+        """``httpEndpoints`` as a mapping."""
+        pairs = (p.split("=", 1) for p in (self.http_endpoints or "").split(",") if p.strip())
+        return {source.strip(): target.strip() for source, target in pairs}
+
+    @staticmethod
+    def split(value: str | None) -> list[str]:
+        """A comma-separated setting as a list."""
+        return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 class SqliteMetadata(BaseModel):

@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 T = TypeVar("T")
 log = logging.getLogger("turnout.builtin.postgres")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -76,6 +76,13 @@ _MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX tasks_by_visible ON tasks (visible_at)",
         "CREATE INDEX tasks_by_instance ON tasks (instance_id)",
         "CREATE INDEX tasks_by_owner ON tasks (locked_by) WHERE locked_by IS NOT NULL",
+    ],
+    2: [
+        """CREATE TABLE definitions (
+            name TEXT NOT NULL, version TEXT NOT NULL, dialect TEXT NOT NULL, document TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL, seq BIGINT NOT NULL,
+            PRIMARY KEY (name, version)
+        )""",
     ],
 }
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 from turnout import (
     TERMINAL_STATUSES,
+    DefinitionExists,
     InstanceExists,
     InstanceNotFound,
     InvalidArgument,
@@ -38,6 +39,7 @@ from ._store import (
     InstanceRow,
     Message,
     Store,
+    StoredDefinition,
     TurnCommit,
     TurnWork,
 )
@@ -596,6 +598,51 @@ class SqlStore(Store):
         ).fetchone()[0]
         due = [t for t in (inbox, tasks) if t is not None]
         return min(due) if due else None
+
+    # -- declarative definitions ---------------------------------------------------------
+
+    async def put_definition(self, definition: StoredDefinition) -> StoredDefinition:
+        return await self._write(self._put_definition, definition)
+
+    def _put_definition(self, db: Db, d: StoredDefinition) -> StoredDefinition:
+        existing = self._get_definition(db, d.name, d.version)
+        if existing is not None:
+            if existing.document != d.document:
+                raise DefinitionExists(d.name, d.version)
+            return existing
+        seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM definitions").fetchone()[0]
+        db.execute(
+            "INSERT INTO definitions (name, version, dialect, document, created_at, seq) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (d.name, d.version, d.dialect, d.document, d.created_at, seq),
+        )
+        return d
+
+    async def get_definition(self, name: str, version: str | None) -> StoredDefinition | None:
+        return await self._read(self._get_definition, name, version)
+
+    @staticmethod
+    def _get_definition(db: Db, name: str, version: str | None) -> StoredDefinition | None:
+        columns = "name, version, dialect, document, created_at"
+        if version is None:
+            row = db.execute(
+                f"SELECT {columns} FROM definitions WHERE name = ? ORDER BY seq DESC LIMIT 1", (name,)
+            ).fetchone()
+        else:
+            row = db.execute(
+                f"SELECT {columns} FROM definitions WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+        return StoredDefinition(*row) if row else None
+
+    async def list_definitions(self) -> list[StoredDefinition]:
+        return await self._read(self._list_definitions)
+
+    @staticmethod
+    def _list_definitions(db: Db) -> list[StoredDefinition]:
+        rows = db.execute(
+            "SELECT name, version, dialect, document, created_at FROM definitions ORDER BY name, seq"
+        ).fetchall()
+        return [StoredDefinition(*row) for row in rows]
 
 
 def _operation(event: Event) -> str:

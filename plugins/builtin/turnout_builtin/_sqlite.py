@@ -26,9 +26,10 @@ from ._sql import SqlStore
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = [
+_MIGRATIONS: dict[int, list[str]] = {}
+_MIGRATIONS[1] = [
     """CREATE TABLE instances (
         instance_id TEXT PRIMARY KEY,
         workflow_name TEXT NOT NULL,
@@ -63,6 +64,13 @@ _SCHEMA = [
     )""",
     "CREATE INDEX tasks_by_visible ON tasks (visible_at)",
     "CREATE INDEX tasks_by_instance ON tasks (instance_id)",
+]
+_MIGRATIONS[2] = [
+    """CREATE TABLE definitions (
+        name TEXT NOT NULL, version TEXT NOT NULL, dialect TEXT NOT NULL, document TEXT NOT NULL,
+        created_at REAL NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    )""",
 ]
 
 
@@ -176,12 +184,13 @@ class SqliteStore(SqlStore):
             )
         if version == SCHEMA_VERSION:
             return
-        self._run(True, self._create_schema, ())
+        self._run(True, self._upgrade, (version,))
 
     @staticmethod
-    def _create_schema(db: _Db) -> None:
-        for statement in _SCHEMA:
-            db.execute(statement)
+    def _upgrade(db: _Db, version: int) -> None:
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[step]:
+                db.execute(statement)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     async def close(self) -> None:

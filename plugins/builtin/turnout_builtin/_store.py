@@ -165,6 +165,17 @@ class TurnWork:
     history: list[Event] | None = None
 
 
+@dataclass
+class StoredDefinition:
+    """A declarative workflow definition as stored: one immutable version of a name."""
+
+    name: str
+    version: str
+    dialect: str
+    document: str
+    created_at: float
+
+
 class Store(ABC):
     """Durable state of the built-in engine."""
 
@@ -278,3 +289,20 @@ class Store(ABC):
     @abstractmethod
     async def purge(self, instance_id: str) -> list[str]:
         """Delete a finished instance and its children, recursively; returns the ids deleted."""
+
+    # -- declarative definitions ---------------------------------------------------------
+
+    @abstractmethod
+    async def put_definition(self, definition: StoredDefinition) -> StoredDefinition:
+        """Store a version; the same version again returns the stored one unchanged.
+
+        Raises DefinitionExists when the version is stored with another document.
+        """
+
+    @abstractmethod
+    async def get_definition(self, name: str, version: str | None) -> StoredDefinition | None:
+        """One version, or the latest stored of the name when ``version`` is None."""
+
+    @abstractmethod
+    async def list_definitions(self) -> list[StoredDefinition]:
+        """Every stored version, by name and then in the order they were stored."""

@@ -1,0 +1,196 @@
+"""The declarative definitions a built-in component runs: from files, and stored through the API.
+
+Every version of a definition is its own workflow, ``name@version``, so an
+instance replays the document it started with even after a newer version is
+stored. Starting by the bare ``name`` starts the latest version: files first
+(in the order the ``definitions`` patterns find them), then stored versions in
+the order they were stored. A definition without a version gets one from its
+content, so an edited file is a new version too.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from turnout import (
+    ComponentError,
+    DefinitionExists,
+    DefinitionNotFound,
+    InvalidArgument,
+    WorkflowDefinition,
+    Workflows,
+)
+
+from ._store import Store, StoredDefinition
+
+if TYPE_CHECKING:
+    from turnout.declarative import Definition, Settings
+
+VERSION_SEPARATOR = "@"
+
+
+def _declarative() -> Any:
+    try:
+        import turnout.declarative as declarative
+    except ImportError as exc:  # jq (or httpx) missing
+        raise ComponentError(
+            f"declarative workflows need the 'declarative' extra ({exc}): pip install 'turnout[declarative]'"
+        ) from None
+    return declarative
+
+
+def version_of(definition: Definition, text: str) -> str:
+    """The definition's own version, or one derived from its text."""
+    if definition.version:
+        return str(definition.version)
+    return f"sha-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def workflow_name_of(name: str, version: str) -> str:
+    """The workflow that runs one version: ``name@version``."""
+    return f"{name}{VERSION_SEPARATOR}{version}"
+
+
+class Definitions:
+    """Loads, stores and registers one component's definitions into its Workflows registry."""
+
+    def __init__(
+        self,
+        workflows: Workflows,
+        store: Store,
+        *,
+        patterns: list[str],
+        base_dir: Path,
+        settings: Settings | None,
+        component: str,
+    ) -> None:
+        self.workflows = workflows
+        self.store = store
+        self.patterns = patterns
+        self.base_dir = base_dir
+        self.settings = settings
+        self.component = component
+        self._latest: dict[str, str] = {}  # name -> the workflow name of its latest version
+        self._files: list[WorkflowDefinition] = []
+
+    async def resolve(self, workflow_name: str) -> str:
+        """The workflow to start for ``workflow_name``: the latest version when it names a definition.
+
+        The store is asked each time, so a version stored through another worker
+        starts here too. A workflow registered in code keeps its name (and costs no read).
+        """
+        if self.workflows.has_workflow(workflow_name):
+            return workflow_name
+        stored = await self.store.get_definition(workflow_name, None)
+        if stored is not None:
+            return self._register_stored(stored).workflow_name
+        return self._latest.get(workflow_name, workflow_name)
+
+    async def load(self) -> None:
+        """Register the definitions found by the patterns, then every stored version.
+
+        A bad file stops the component from starting, with the file and the path
+        inside it named: nothing starts half-configured.
+        """
+        if self.patterns:
+            declarative = _declarative()
+            for path in self._paths():
+                try:
+                    text = path.read_text(encoding="utf-8")
+                    definition = declarative.load_definition(text, source=str(path))
+                except (InvalidArgument, OSError, UnicodeDecodeError) as exc:
+                    raise ComponentError(
+                        str(exc), component=self.component, field="spec.metadata.definitions"
+                    ) from None
+                created = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                self._files.append(self._register(definition, text, created))
+        for stored in await self.store.list_definitions():
+            self._register_stored(stored)
+
+    def _paths(self) -> list[Path]:
+        found: list[Path] = []
+        for pattern in self.patterns:
+            full = pattern if Path(pattern).is_absolute() else str(self.base_dir / pattern)
+            matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise ComponentError(
+                    f"no definition file matches {pattern!r} (looked in {self.base_dir})",
+                    component=self.component,
+                    field="spec.metadata.definitions",
+                )
+            found.extend(m for m in matches if m not in found)
+        return found
+
+    def _register(self, definition: Definition, text: str, created: datetime) -> WorkflowDefinition:
+        version = version_of(definition, text)
+        workflow_name = workflow_name_of(definition.name, version)
+        if not self.workflows.has_workflow(workflow_name):
+            _declarative().register(self.workflows, definition, settings=self.settings, name=workflow_name)
+        self._latest[definition.name] = workflow_name
+        return WorkflowDefinition(
+            name=definition.name,
+            version=version,
+            dialect=definition.dialect,
+            workflow_name=workflow_name,
+            created_at=created,
+            document=text,
+        )
+
+    def _register_stored(self, stored: StoredDefinition) -> WorkflowDefinition:
+        definition = _declarative().load_definition(
+            stored.document, source=f"stored definition {stored.name} {stored.version}"
+        )
+        return self._register(definition, stored.document, datetime.fromtimestamp(stored.created_at, UTC))
+
+    async def put(self, document: str, source: str | None) -> WorkflowDefinition:
+        """Validate, store and register a new version (the same version again changes nothing)."""
+        definition = _declarative().load_definition(document, source=source or "uploaded definition")
+        version = version_of(definition, document)
+        for info in self._files:
+            if (info.name, info.version) == (definition.name, version) and info.document != document:
+                raise DefinitionExists(definition.name, version)  # a file holds this version
+        stored = await self.store.put_definition(
+            StoredDefinition(
+                name=definition.name,
+                version=version,
+                dialect=definition.dialect,
+                document=document,
+                created_at=time.time(),
+            )
+        )
+        return self._register_stored(stored)
+
+    async def get(self, name: str, version: str | None) -> WorkflowDefinition:
+        """A definition with its document; the latest version unless one is named."""
+        stored = await self.store.get_definition(name, version)
+        if stored is not None:
+            return _public(stored, with_document=True)
+        for info in reversed(self._files):
+            if info.name == name and version in (None, info.version):
+                return info
+        raise DefinitionNotFound(name, version, self.component)
+
+    async def list(self) -> list[WorkflowDefinition]:
+        """Every version this component can start: files, then stored ones."""
+        listed = [info.model_copy(update={"document": None}) for info in self._files]
+        seen = {(info.name, info.version) for info in listed}
+        for stored in await self.store.list_definitions():
+            if (stored.name, stored.version) not in seen:
+                listed.append(_public(stored, with_document=False))
+        return listed
+
+
+def _public(stored: StoredDefinition, *, with_document: bool) -> WorkflowDefinition:
+    return WorkflowDefinition(
+        name=stored.name,
+        version=stored.version,
+        dialect=stored.dialect,
+        workflow_name=workflow_name_of(stored.name, stored.version),
+        created_at=datetime.fromtimestamp(stored.created_at, UTC),
+        document=stored.document if with_document else None,
+    )
