@@ -113,7 +113,9 @@ class Task(Generic[T]):
         self._done = False
         self._result: Any = None
         self._exception: BaseException | None = None
-        self._listeners: list[Callable[[Task[Any]], None]] = []
+        # Made on the first listener: most tasks never get one, and a parked
+        # instance's task should not carry an empty list (56 bytes) for nothing.
+        self._listeners: list[Callable[[Task[Any]], None]] | None = None
         self._lost_race = False
 
     @property
@@ -172,12 +174,14 @@ class Task(Generic[T]):
         """Call ``listener(task)`` on completion (at once if already complete)."""
         if self._done:
             listener(self)
+        elif self._listeners is None:
+            self._listeners = [listener]
         else:
             self._listeners.append(listener)
 
     def _notify(self) -> None:
-        listeners, self._listeners = self._listeners, []
-        for listener in listeners:
+        listeners, self._listeners = self._listeners, None
+        for listener in listeners or ():
             listener(self)
 
 

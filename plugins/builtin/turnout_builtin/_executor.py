@@ -10,6 +10,7 @@ memory between turns, so replay from the store is only the recovery path.
 from __future__ import annotations
 
 import contextlib
+import sys
 import traceback
 import uuid
 from collections.abc import Callable, Generator, Iterable
@@ -35,6 +36,8 @@ from turnout._serialization import coerce, dumps, loads
 from turnout._workflows import Registered, name_of
 
 from ._events import CONTROL, PRODUCED, Event, Kind
+
+_NO_EVENTS: list[Event] = []  # shared and never mutated: see WorkflowRun.carried_events
 
 _UUID_NAMESPACE = uuid.UUID("6f1c2a52-7c1e-4f0e-9c55-1b0d5c3e9a11")
 
@@ -217,7 +220,7 @@ class WorkflowRun:
         self.custom_status: str | None = None
         self.input: str | None = None
         self.continue_with: tuple[str | None, bool] | None = None
-        self.carried_events: list[Event] = []
+        self.carried_events: list[Event] = _NO_EVENTS  # replaced, never appended to, on continue-as-new
         self.history_length = 0
         self.uuid_counter = 0
         self.suspended = False
@@ -229,11 +232,12 @@ class WorkflowRun:
         self._current: Task[Any] | None = None
         self._next_id = 0
         self._pending: dict[int, _Pending] = {}
-        self._produced: list[Event] = []
-        # Lists, not deques: they hold a handful of items, and an empty deque
-        # costs 600 bytes per instance kept in the cache.
+        # Every byte counts per cached instance: containers that are empty while an
+        # instance waits are made when first needed (an empty list is 56 bytes, an
+        # empty dict 64), and lists stand in for deques (an empty deque is 600).
+        self._produced: list[Event] | None = None
         self._waiters: dict[str, list[Task[Any]]] = {}
-        self._buffered: dict[str, list[Event]] = {}
+        self._buffered: dict[str, list[Event]] | None = None
         self._known_patches: set[str] | None = None
         self._unpatched: set[str] | None = None
 
@@ -345,6 +349,7 @@ class WorkflowRun:
         if step.event.kind is not event.kind or step.event.name != event.name:
             raise NonDeterminismError(_divergence(event, step.event))
         step.confirmed = True
+        assert self._produced is not None  # an unconfirmed step is produced and not drained yet
         self._produced.remove(step.event)
 
     def _on_task_completed(self, event: Event) -> None:
@@ -384,6 +389,8 @@ class WorkflowRun:
             task = waiters.pop(0)
             task.complete(loads(event.data))
             self._resume()
+        elif self._buffered is None:
+            self._buffered = {key: [event]}
         else:
             self._buffered.setdefault(key, []).append(event)
 
@@ -422,10 +429,12 @@ class WorkflowRun:
 
     def _on_completed(self, event: Event) -> None:
         # Recorded outcome of an earlier turn: replay has already reached the same state.
-        self._produced = [e for e in self._produced if e.kind is not Kind.WORKFLOW_COMPLETED]
+        if self._produced:
+            self._produced = [e for e in self._produced if e.kind is not Kind.WORKFLOW_COMPLETED]
 
     def _on_continued_as_new(self, event: Event) -> None:
-        self._produced = [e for e in self._produced if e.kind is not Kind.CONTINUED_AS_NEW]
+        if self._produced:
+            self._produced = [e for e in self._produced if e.kind is not Kind.CONTINUED_AS_NEW]
 
     # -- the generator -------------------------------------------------------------------
 
@@ -518,7 +527,8 @@ class WorkflowRun:
     def _continue_as_new(self) -> None:
         assert self.continue_with is not None
         data, save_events = self.continue_with
-        carried = [e for queue in self._buffered.values() for e in queue] if save_events else []
+        buffered = self._buffered or {}
+        carried = [e for queue in buffered.values() for e in queue] if save_events else []
         self.carried_events = sorted(carried, key=lambda e: e.timestamp)
         self.status = RuntimeStatus.CONTINUED_AS_NEW
         self._current = None
@@ -572,7 +582,7 @@ class WorkflowRun:
             waiters = self._waiters.setdefault(task.key, [])
             if task in waiters:
                 return
-            buffered = self._buffered.get(task.key)
+            buffered = self._buffered.get(task.key) if self._buffered else None
             if buffered:
                 task.complete(loads(buffered.pop(0).data))
             else:
@@ -580,8 +590,8 @@ class WorkflowRun:
 
     def wait_for_event(self, name: str, timeout: timedelta | None) -> Task[Any]:
         """A task completed by the next event of this name (buffered ones first)."""
-        key = name.lower()
-        buffered = self._buffered.get(key)
+        key = sys.intern(name.lower())  # one string for every instance waiting on this name
+        buffered = self._buffered.get(key) if self._buffered else None
         task = _EventWait(key)
         if buffered:
             task.complete(loads(buffered.pop(0).data))
@@ -617,10 +627,13 @@ class WorkflowRun:
         return True
 
     def _produce(self, event: Event) -> None:
-        self._produced.append(event)
+        if self._produced is None:
+            self._produced = [event]
+        else:
+            self._produced.append(event)
 
     def _drain_produced(self) -> list[Event]:
-        produced, self._produced = self._produced, []
+        produced, self._produced = self._produced or [], None
         for event in produced:
             if event.kind in PRODUCED and event.task_id in self._pending:
                 self._pending[event.task_id].confirmed = True
