@@ -3,7 +3,9 @@
 1. ``components/`` declares a ``workflow.builtin`` component named ``orders``
    whose state is a ``state.sqlite`` file, ``.turnout/orders.db``. The demo
    starts an order, waits until the workflow says it awaits approval, approves
-   it, and prints the result and the instance's history.
+   it, and prints the result and the instance's history. The same component
+   also runs a Serverless Workflow definition, ``definitions/shipping-quote.yaml``,
+   started by its name like any workflow.
 2. The same workflow with no YAML at all: ``turnout.Runtime(workflows=wf)``
    runs the built-in engine on ``./.turnout/dapr.db``.
 
@@ -93,6 +95,11 @@ def main() -> int:
         print("  " + json.dumps(state.output, indent=2).replace("\n", "\n  "))
         print("history:")
         print_history(orders.history(state.instance_id))
+        print()
+        print("== 1b. a declarative workflow on the same component: definitions/shipping-quote.yaml ==")
+        quote_id = orders.start("shipping-quote", {**ORDER, "country": "DE"})
+        quote = orders.wait(quote_id, timeout=30)
+        print(f"  {quote.workflow_name} {quote.runtime_status}: {json.dumps(quote.output)}")
     first = state
 
     print()
@@ -106,6 +113,7 @@ def main() -> int:
         )
 
     shipped = all((s.output or {}).get("status") == "shipped" for s in (first, state))
+    shipped = shipped and quote.runtime_status is turnout.RuntimeStatus.COMPLETED
     print()
     print("both orders shipped" if shipped else "an order did not ship")
     return 0 if shipped else 1

@@ -113,3 +113,12 @@ def process_order(
         "approved_by": approved_by,
         "tracking": tracking,
     }
+
+
+KILOS_PER_UNIT = {"TEAPOT": 1.2, "CUP": 0.25, "TRAY": 0.8}
+
+
+@wf.activity
+def weigh(ctx: turnout.ActivityContext, item: dict[str, Any]) -> float:
+    """Kilograms of one order line: the `weigh` function that definitions/shipping-quote.yaml calls."""
+    return round(KILOS_PER_UNIT.get(item["sku"], 1.0) * item["quantity"], 3)

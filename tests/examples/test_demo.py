@@ -37,6 +37,8 @@ def test_demo_runs_both_orders_in_a_copy_of_examples(tmp_path: Path) -> None:
         r"WorkflowCompleted",
     ]:
         assert len(re.findall(rf"^\s+\d+ ms  {line}$", out, re.MULTILINE)) == 1, line
+    # The declarative workflow: 1.2 + 4 x 0.25 + 0.8 = 3 kg abroad at 11 a kilo.
+    assert 'shipping-quote@1.0.0 COMPLETED: {"zone": "international", "kilos": 3, "price": 33}' in out
     assert out.rstrip().endswith("both orders shipped")
     # The component YAML put the orders engine on its own file; the no-YAML run on the default one.
     assert (copy / ".turnout" / "orders.db").is_file()

@@ -102,7 +102,7 @@ class Definitions:
             for path in self._paths():
                 try:
                     text = path.read_text(encoding="utf-8")
-                    definition = declarative.load_definition(text, source=str(path))
+                    definition = declarative.parse_definition(text, source=str(path))
                 except (InvalidArgument, OSError, UnicodeDecodeError) as exc:
                     raise ComponentError(
                         str(exc), component=self.component, field="spec.metadata.definitions"
@@ -142,14 +142,14 @@ class Definitions:
         )
 
     def _register_stored(self, stored: StoredDefinition) -> WorkflowDefinition:
-        definition = _declarative().load_definition(
+        definition = _declarative().parse_definition(
             stored.document, source=f"stored definition {stored.name} {stored.version}"
         )
         return self._register(definition, stored.document, datetime.fromtimestamp(stored.created_at, UTC))
 
     async def put(self, document: str, source: str | None) -> WorkflowDefinition:
         """Validate, store and register a new version (the same version again changes nothing)."""
-        definition = _declarative().load_definition(document, source=source or "uploaded definition")
+        definition = _declarative().parse_definition(document, source=source or "uploaded definition")
         version = version_of(definition, document)
         for info in self._files:
             if (info.name, info.version) == (definition.name, version) and info.document != document:

