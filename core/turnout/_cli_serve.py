@@ -75,6 +75,13 @@ def require_server_extras() -> None:
     show_default=True,
     help="Port to listen on (Dapr's default); 0 picks a free one.",
 )
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also serve Dapr's gRPC workflow API and the Durable Task sidecar protocol (for the Dapr "
+    "workflow SDKs) on this port (Dapr's default: 50001); 0 picks a free one. Needs turnout[grpc].",
+)
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Serve HTTPS.")
 @click.option(
     "--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Key of --tls-cert."
@@ -124,6 +131,7 @@ def serve(
     working_dir: Path | None,
     host: str,
     port: int,
+    grpc_port: int | None,
     tls_cert: Path | None,
     tls_key: Path | None,
     tls_client_ca: Path | None,
@@ -139,7 +147,9 @@ def serve(
     the command exits 2 without listening. When TURNOUT_API_TOKEN (or
     DAPR_API_TOKEN) is set, every route but /v1.0/healthz needs it in the
     dapr-api-token header. On SIGTERM the server drains (requests in flight
-    finish, long-poll waits answer 503) and exits 0.
+    finish, long-poll waits answer 503) and exits 0. With --grpc-port it also
+    serves gRPC (same token, same TLS): Dapr's workflow RPCs and the Durable
+    Task sidecar protocol, so apps written with Dapr's workflow SDK run here.
     """
     require_server_extras()
     from ._server._config import ServerConfig, token_from_env
@@ -152,6 +162,7 @@ def serve(
         working_dir=working_dir,
         host=host,
         port=port,
+        grpc_port=grpc_port,
         tls_cert=tls_cert,
         tls_key=tls_key,
         tls_client_ca=tls_client_ca,

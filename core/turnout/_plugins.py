@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from ._registry import ComponentRegistry
+
+if TYPE_CHECKING:
+    from ._runtime import AsyncRuntime
 
 PROJECT = "turnout"
 ENTRY_POINT_GROUP = "turnout.plugins"
@@ -31,6 +36,23 @@ class HookSpecs:
     @hookspec
     def turnout_register_components(self, registry: ComponentRegistry) -> None:
         """Register the plugin's component types with ``registry.register(ComponentType(...))``."""
+
+    @hookspec
+    def turnout_grpc_services(
+        self, runtime: AsyncRuntime
+    ) -> list[tuple[Any, Callable[[Any, Any], None]]] | None:
+        """gRPC services the plugin serves beside the core's, when ``turnout serve --grpc-port`` runs.
+
+        Returns ``(servicer, add_to_server)`` pairs, ``add_to_server(servicer, server)``
+        being the generated adder of the service (``add_FooServicer_to_server``);
+        None when the plugin serves none. ``runtime`` is the server's
+        :class:`~turnout.AsyncRuntime`; the hook is called before the runtime
+        opens its components, so that a plugin can prepare them (look the
+        components up when a call comes, not in the hook). A servicer may
+        have an ``async def aclose()``: it is awaited when the server stops,
+        before the calls in flight get their grace period (end endless server
+        streams there).
+        """
 
 
 def allowed_plugins() -> set[str] | None:

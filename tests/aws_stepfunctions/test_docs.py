@@ -96,6 +96,7 @@ def test_unsupported_table_matches_the_features() -> None:
         Feature.START_AT: "`start_at` (scheduled start)",
         Feature.REPLACE: "`replace=True`",
         Feature.WORKFLOW_CODE: "Turnout workflow code",
+        Feature.DEFINITIONS: "Stored declarative definitions",
     }
     assert set(StepFunctionsComponent.unsupported_reasons) == set(operations)
     assert set(operations) == set(Feature) - StepFunctionsComponent.features

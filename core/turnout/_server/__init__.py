@@ -15,4 +15,7 @@ import FastAPI, uvicorn or httpx, so the CLI can load the rest without them:
 - ``_runner``: ``turnout serve``: uvicorn, TLS, signals and draining (needs
   the server extras).
 - ``_client``: the HTTP client the CLI uses (needs httpx).
+- ``_grpc``: the gRPC server of ``turnout serve --grpc-port``: Dapr's workflow
+  RPCs over the management API, token and TLS, and the services plugins add
+  through the ``turnout_grpc_services`` hook (needs the grpc extra).
 """

@@ -60,6 +60,8 @@ class ServeOptions:
     drain_timeout: float = 30.0
     log_level: str = "info"
     config: ServerConfig = field(default_factory=ServerConfig)
+    grpc_port: int | None = None
+    """Also serve Dapr's gRPC API (and the Durable Task sidecar protocol) on this port; 0 picks one."""
 
     def check(self) -> None:
         """Refuse TLS settings that cannot work together, naming the option."""
@@ -138,16 +140,82 @@ def uvicorn_config(app: object, options: ServeOptions, *, configure_logging: boo
     )
 
 
-async def open_runtime(options: ServeOptions) -> AsyncRuntime:
-    """Load the workflow code and open every component; TurnoutError on any problem."""
+async def open_runtime(
+    options: ServeOptions, before_start: Callable[[AsyncRuntime], None] | None = None
+) -> AsyncRuntime:
+    """Load the workflow code and open every component; TurnoutError on any problem.
+
+    ``before_start`` sees the runtime before its components open (the gRPC
+    services prepare them there).
+    """
     workflows = load_workflows(options.workflows) if options.workflows else None
     runtime = AsyncRuntime(options.resources, workflows, working_dir=options.working_dir)
+    if before_start is not None:
+        before_start(runtime)
     await runtime.start()
     return runtime
 
 
-def _announce(options: ServeOptions, out: TextIO) -> Callable[[DrainingServer], None]:
+GRPC_STOP_GRACE = 5.0
+"""Seconds gRPC calls in flight get to finish when the server stops (worker streams are then cut)."""
+
+
+class _Grpc:
+    """The gRPC side of ``turnout serve``, when ``--grpc-port`` is given."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.services: list[Any] = []
+        self.server: Any = None
+        self.port = 0
+
+    def prepare(self, runtime: AsyncRuntime) -> None:
+        from ._grpc import prepare_services
+
+        self.services = prepare_services(runtime)
+
+    async def start(self, runtime: AsyncRuntime) -> None:
+        from ._grpc import GrpcOptions, start_grpc_server
+
+        options = self.options
+        assert options.grpc_port is not None
+        where = GrpcOptions(
+            host=options.host,
+            port=options.grpc_port,
+            tls_cert=options.tls_cert,
+            tls_key=options.tls_key,
+            tls_client_ca=options.tls_client_ca,
+        )
+        self.server, self.port = await start_grpc_server(runtime, options.config, where, self.services)
+
+    async def stop(self) -> None:
+        if self.server is None:
+            return
+        for servicer, _ in self.services:
+            closer = getattr(servicer, "aclose", None)
+            if closer is not None:
+                await closer()
+        await self.server.stop(min(self.options.drain_timeout, GRPC_STOP_GRACE))
+        self.server = None
+
+
+def _require_grpc() -> None:
+    try:
+        import dapr.proto.runtime.v1  # noqa: F401
+        import grpc  # noqa: F401
+    except ImportError as exc:
+        raise TurnoutError(
+            f"--grpc-port needs the grpc extra ({exc.name} is missing): pip install 'turnout[grpc]'"
+        ) from None
+
+
+def _announce(
+    options: ServeOptions, out: TextIO, grpc_side: _Grpc | None = None
+) -> Callable[[DrainingServer], None]:
     def started(server: DrainingServer) -> None:
+        if grpc_side is not None:
+            tls = "TLS" if options.tls_cert else "plaintext"
+            out.write(f"Turnout is serving the gRPC API on {options.host}:{grpc_side.port} ({tls})\n")
         names = ", ".join(
             f"{name} ({client.component.component_type})" for name, client in server.state.clients.items()
         )
@@ -177,10 +245,13 @@ async def serve_async(options: ServeOptions, *, out: TextIO | None = None, err: 
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    grpc_side = _Grpc(options) if options.grpc_port is not None else None
     try:
         try:
             options.check()
-            runtime = await open_runtime(options)
+            if grpc_side is not None:
+                _require_grpc()
+            runtime = await open_runtime(options, grpc_side.prepare if grpc_side is not None else None)
         except TurnoutError as exc:
             err.write(f"Error: {exc.message}\nThe server did not start.\n")
             return EXIT_CONFIG
@@ -197,8 +268,14 @@ async def serve_async(options: ServeOptions, *, out: TextIO | None = None, err: 
                     "and --tls-client-ca\nThe server did not start.\n"
                 )
                 return EXIT_CONFIG
+            if grpc_side is not None:
+                try:
+                    await grpc_side.start(runtime)
+                except (OSError, ValueError, RuntimeError) as exc:
+                    err.write(f"Error: cannot serve gRPC: {exc}\nThe server did not start.\n")
+                    return EXIT_CONFIG
             server = DrainingServer(config, state)
-            server.on_started = _announce(options, out)
+            server.on_started = _announce(options, out, grpc_side)
             if signalled:
                 return EXIT_OK  # stopped before it started
             try:
@@ -210,6 +287,8 @@ async def serve_async(options: ServeOptions, *, out: TextIO | None = None, err: 
                 )
                 return EXIT_CONFIG
         finally:
+            if grpc_side is not None:
+                await grpc_side.stop()
             await runtime.aclose()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -55,6 +55,7 @@ class ExampleWorkflowComponent(WorkflowComponent):
         Feature.START_AT: "the example engine starts workflows at once only",
         Feature.REPLACE: "purge the finished instance first, then start again",
         Feature.HISTORY: "the example engine keeps no history",
+        Feature.DEFINITIONS: "the example engine runs no declarative definitions",
     }
 
     def __init__(self, behaviours: Mapping[str, Behaviour], *, failure_message: str) -> None:

@@ -161,6 +161,10 @@ class StepFunctionsComponent(WorkflowComponent):
         Feature.WORKFLOW_CODE: (
             "Step Functions runs Amazon States Language state machines, not Turnout workflow code"
         ),
+        Feature.DEFINITIONS: (
+            "Serverless Workflow definitions run as Turnout workflow code, which Step Functions does not "
+            "run; deploy an ASL state machine instead"
+        ),
     }
     component_type = COMPONENT_TYPE
 

@@ -39,6 +39,7 @@ from ._definitions import Definitions
 from ._engine import Engine, new_execution_id
 from ._events import Event, Kind
 from ._metadata import BuiltinMetadata
+from ._sidecar._hub import expected_attach
 from ._sqlite import SqliteStore
 from ._store import InstanceRow, Message, Store
 
@@ -81,6 +82,7 @@ class BuiltinWorkflowComponent(WorkflowComponent):
             batch_size=meta.max_concurrent_workflows,
             cache_size=meta.cache_size,
         )
+        self.engine.find_workflow = self.definitions.register_version
 
     @classmethod
     def from_metadata(cls, metadata: BuiltinMetadata, context: ComponentContext) -> BuiltinWorkflowComponent:
@@ -106,7 +108,17 @@ class BuiltinWorkflowComponent(WorkflowComponent):
             definitions_dir=folder,
         )
 
+    def serve_remote(self, hub: Any) -> None:
+        """Send the workflows and activities not registered here to the workers connected to ``hub``."""
+        from ._sidecar._dispatch import RemoteDispatch
+
+        self.engine.remote = RemoteDispatch(hub, self.workflows)
+        hub.on_connect.append(self.engine.wake)
+
     async def open(self) -> None:
+        attach = expected_attach.get()
+        if attach is not None:
+            attach(self)  # before the engine starts: no remote workflow is ever run (and failed) here
         if self._owns_store:
             await self.store.open()
         self.definitions.component = self.name or self.definitions.component
@@ -122,14 +134,18 @@ class BuiltinWorkflowComponent(WorkflowComponent):
 
     async def start(self, request: StartRequest) -> str:
         request.workflow_name = await self.definitions.resolve(request.workflow_name)
-        if not self._hosts_code and not self.workflows.workflow_names:
+        remote = self.engine.remote
+        if remote is not None and remote.serves_workflow(request.workflow_name):
+            registered = None  # run by a connected worker (see serve_remote), which reads its input
+        elif not self._hosts_code and not self.workflows.workflow_names:
             raise TurnoutError(
                 "the built-in engine runs workflow code, and no Workflows registry was given: "
                 "pass workflows=... to turnout.Runtime"
             )
-        # Refused before anything is stored: an unknown name, or an input the code cannot take.
-        registered = self.workflows.get_workflow(request.workflow_name)
-        if registered.takes_input:
+        else:
+            # Refused before anything is stored: an unknown name, or an input the code cannot take.
+            registered = self.workflows.get_workflow(request.workflow_name)
+        if registered is not None and registered.takes_input:
             try:
                 coerce(request.input, registered.input_type)
             except ValidationError as exc:

@@ -91,6 +91,20 @@ class Definitions:
             return self._register_stored(stored).workflow_name
         return self._latest.get(workflow_name, workflow_name)
 
+    async def register_version(self, workflow_name: str) -> None:
+        """Register ``name@version`` from the store if it is stored there (by another worker, say).
+
+        The engine asks before it turns an instance whose workflow is not
+        registered here, so an instance never fails for a definition that this
+        worker has not seen yet.
+        """
+        name, separator, version = workflow_name.rpartition(VERSION_SEPARATOR)
+        if not separator or not name:
+            return
+        stored = await self.store.get_definition(name, version)
+        if stored is not None:
+            self._register_stored(stored)
+
     async def load(self) -> None:
         """Register the definitions found by the patterns, then every stored version.
 

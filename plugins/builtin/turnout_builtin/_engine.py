@@ -25,10 +25,10 @@ import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from turnout import (
     ActivityContext,
@@ -72,6 +72,50 @@ def new_execution_id() -> str:
     return uuid.uuid4().hex
 
 
+class TurnOutcome(Protocol):
+    """Where a turn left its instance: a :class:`WorkflowRun`, or a remote worker's answer."""
+
+    workflow_name: str
+    status: RuntimeStatus
+    output: str | None
+    failure: FailureDetails | None
+    carried_events: list[Event]
+
+
+class RemoteWorkers(Protocol):
+    """Workers outside this process that run what the local registry lacks (the gRPC sidecar).
+
+    A remote turn is prepared in the turn loop (like a local one), then run in
+    a task of its own while the loop goes on; its commit goes through the
+    store exactly as a local turn's.
+    """
+
+    def serves_workflow(self, name: str) -> bool:
+        """Whether instances of workflow ``name`` run remotely."""
+
+    def serves_activity(self, name: str) -> bool:
+        """Whether activity ``name`` runs remotely."""
+
+    def has_workers(self) -> bool:
+        """Whether a worker is connected now."""
+
+    def prepare(self, work: TurnWork, now: float) -> Any:
+        """The turn to run, or None when every message stays buffered.
+
+        The turn's ``needs_worker`` says whether a worker must run it (pause,
+        resume and terminate are applied without one).
+        """
+
+    async def run(self, turn: Any) -> tuple[TurnCommit, TurnOutcome | None] | None:
+        """The turn's commit, without its outgoing tasks and messages, and where it left the instance.
+
+        None when no worker took the turn.
+        """
+
+    async def run_activity(self, task: ActivityTask) -> tuple[str | None, FailureDetails | None] | None:
+        """The activity's result (JSON text), or its failure; None when no worker took it."""
+
+
 class Engine:
     """Runs the turns and activities of one store's instances in this process."""
 
@@ -106,6 +150,12 @@ class Engine:
         self._running: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="turnout-activity")
+        self.find_workflow: Callable[[str], Awaitable[None]] | None = None
+        """Registers a workflow this process lacks, if it can (a definition stored by another worker)."""
+        self.remote: RemoteWorkers | None = None
+        """Set by the gRPC sidecar: what is not registered here runs on its workers."""
+        self._remote_busy: set[str] = set()
+        self._remote_turns: set[asyncio.Task[None]] = set()
         self.stats = {"turns": 0, "replays": 0, "activities": 0, "commits": 0}
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -124,11 +174,12 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop the loops; running activities are abandoned and run again by the next worker."""
-        for task in [*self._loops, *self._running]:
+        for task in [*self._loops, *self._running, *self._remote_turns]:
             task.cancel()
-        await asyncio.gather(*self._loops, *self._running, return_exceptions=True)
+        await asyncio.gather(*self._loops, *self._running, *self._remote_turns, return_exceptions=True)
         self._loops.clear()
         self._running.clear()
+        self._remote_turns.clear()
         if self._results:
             # Results already computed are delivered rather than recomputed.
             with contextlib.suppress(Exception):
@@ -241,7 +292,7 @@ class Engine:
             # The cache is consulted from the store's thread: a run evicted meanwhile is
             # caught below (no history was read for it) and replayed.
             works = await self.store.claim_turns(
-                self.owner, now, self.batch_size, set(self._parked), self._cache.__contains__
+                self.owner, now, self.batch_size, self._parked | self._remote_busy, self._cache.__contains__
             )
             if not works:
                 await self._sleep(self._turn_wakeup)
@@ -251,6 +302,15 @@ class Engine:
             await self._run_turns(works, now)
 
     async def _run_turns(self, works: list[TurnWork], now: float) -> None:
+        if self.find_workflow is not None:
+            for work in works:
+                row = work.instance
+                if row is not None and not self.workflows.has_workflow(row.workflow_name):
+                    await self.find_workflow(row.workflow_name)
+        if self.remote is not None:
+            works = await self._hand_over(self.remote, works, now)
+            if not works:
+                return
         ids = [work.instance_id for work in works]
         for work in works:
             run = self._cache.get(work.instance_id)
@@ -311,6 +371,78 @@ class Engine:
             self._activity_wakeup.set()
         if wake_turns:
             self._turn_wakeup.set()
+
+    # -- remote turns (the gRPC sidecar's workers) -------------------------------------------
+
+    async def _hand_over(self, remote: RemoteWorkers, works: list[TurnWork], now: float) -> list[TurnWork]:
+        """Start the turns of remote workflows in tasks of their own; the local ones are returned."""
+        local = []
+        unserved = []
+        for work in works:
+            row = work.instance
+            if row is None or row.status.is_terminal or not remote.serves_workflow(row.workflow_name):
+                local.append(work)
+                continue
+            turn = remote.prepare(work, now)
+            if turn is None:
+                self._park(work.instance_id)  # a paused instance: its messages stay buffered
+                continue
+            if turn.needs_worker and not remote.has_workers():
+                # No worker here: another process sharing the store may have some, so the
+                # instance is let go rather than held until one connects (which wakes us).
+                self._park(work.instance_id)
+                unserved.append(work.instance_id)
+                continue
+            self._remote_busy.add(work.instance_id)  # one turn at a time per instance
+            runner = asyncio.create_task(self._remote_turn(remote, row, turn))
+            self._remote_turns.add(runner)
+            runner.add_done_callback(self._remote_turns.discard)
+        if unserved:
+            await self.store.release(self.owner, unserved)
+        return local
+
+    async def _remote_turn(self, remote: RemoteWorkers, row: InstanceRow, turn: Any) -> None:
+        iid = row.instance_id
+        try:
+            answer = await remote.run(turn)
+            if answer is None:
+                # No worker took it: let the instance go (another process may have workers);
+                # a worker that connects here wakes the engine.
+                self._park(iid)
+                self._remote_busy.discard(iid)
+                await self.store.release(self.owner, [iid])
+                return
+            commit, outcome = answer
+            if outcome is not None:
+                self._outgoing(row, outcome, commit, commit.last_updated_at)
+                commit.status_changed = commit.status is not row.status
+            stale = await self.store.commit_turns(self.owner, [commit])
+            self.stats["commits"] += 1
+            self.stats["turns"] += 1
+            if not stale:
+                self._committed_remote(commit)
+        except asyncio.CancelledError:
+            self._remote_busy.discard(iid)
+            raise
+        except Exception:
+            # Nothing was committed: the messages stay in the inbox and are turned again at the
+            # next look at the store (not at once: a turn that fails each time must not spin).
+            self._remote_busy.discard(iid)
+            log.exception("turnout remote turn of %s failed; it will be turned again", iid)
+            return
+        self._remote_busy.discard(iid)
+        self.wake(iid)  # messages that came while the worker ran the turn
+
+    def _committed_remote(self, commit: TurnCommit) -> None:
+        # What _run_turns does after a commit, for one remote turn (there is no cached run).
+        if commit.tasks:
+            self._activity_wakeup.set()
+        if commit.messages:
+            self._unpark([m.instance_id for m in commit.messages])
+        if commit.terminate_children is not None:
+            self._parked.clear()
+        if commit.status_changed:
+            self._notify({commit.instance_id: commit.status})
 
     def _turn(self, work: TurnWork, now: float) -> tuple[TurnCommit | None, WorkflowRun | None]:
         """One turn of one instance: pure computation, no I/O."""
@@ -398,7 +530,7 @@ class Engine:
         commit.status_changed = commit.status is not row.status
         return commit, run
 
-    def _outgoing(self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, now: float) -> None:
+    def _outgoing(self, row: InstanceRow, run: TurnOutcome, commit: TurnCommit, now: float) -> None:
         """Turn the steps the code produced into tasks, timers, children and messages."""
         for event in commit.new_events:
             if event.kind is Kind.TASK_SCHEDULED:
@@ -417,6 +549,8 @@ class Engine:
                     )
                 )
             elif event.kind is Kind.TIMER_CREATED:
+                if event.detail("fire_at") is None:
+                    continue  # a remote event wait without timeout: recorded, never fired
                 fire_at = float(event.detail("fire_at"))
                 fired = Event(
                     Kind.TIMER_FIRED,
@@ -466,7 +600,7 @@ class Engine:
         )
 
     def _completed(
-        self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, event: Event, now: float
+        self, row: InstanceRow, run: TurnOutcome, commit: TurnCommit, event: Event, now: float
     ) -> None:
         status = run.status
         if status is RuntimeStatus.TERMINATED:
@@ -498,7 +632,7 @@ class Engine:
         commit.messages.append(Message(row.parent_instance_id, notice, now))
 
     def _continued(
-        self, row: InstanceRow, run: WorkflowRun, commit: TurnCommit, event: Event, now: float
+        self, row: InstanceRow, run: TurnOutcome, commit: TurnCommit, event: Event, now: float
     ) -> None:
         commit.reset_history = True
         commit.new_events = []
@@ -547,7 +681,11 @@ class Engine:
     async def _run_activity(self, task: ActivityTask) -> None:
         attributes = {"turnout.instance_id": task.instance_id, "turnout.task_id": task.task_id}
         with span(f"activity {task.name}", parent=task.trace, attributes=attributes):
-            outcome = await self._call_activity(task)
+            remote = self.remote
+            if remote is not None and remote.serves_activity(task.name):
+                outcome = await self._call_remote_activity(remote, task)
+            else:
+                outcome = await self._call_activity(task)
         self.stats["activities"] += 1
         self._results.append(outcome)
         self._flush_wakeup.set()
@@ -585,9 +723,34 @@ class Engine:
         except Exception as exc:
             return self._failed(task, exc, started)
 
+    async def _call_remote_activity(self, remote: RemoteWorkers, task: ActivityTask) -> ActivityOutcome:
+        started = time.time()
+        answer = await remote.run_activity(task)
+        if answer is None:
+            # No worker took it: released for another process, or for a worker that connects.
+            # (This counts as an attempt: the store has no other way to put a task back.)
+            return ActivityOutcome(task, retry_at=time.time() + POLL_INTERVAL)
+        result, failure = answer
+        if failure is not None:
+            return self._failure_outcome(task, failure, started, retryable=True)
+        message = Event(
+            Kind.TASK_COMPLETED,
+            time.time(),
+            task_id=task.task_id,
+            execution_id=task.execution_id,
+            data=result,
+        )
+        return ActivityOutcome(task, message=message)
+
     def _failed(self, task: ActivityTask, exc: Exception, now: float) -> ActivityOutcome:
-        failure = failure_of(exc)
-        if task.retry and not isinstance(exc, WorkflowNotRegistered):
+        return self._failure_outcome(
+            task, failure_of(exc), now, retryable=not isinstance(exc, WorkflowNotRegistered)
+        )
+
+    def _failure_outcome(
+        self, task: ActivityTask, failure: FailureDetails, now: float, *, retryable: bool
+    ) -> ActivityOutcome:
+        if task.retry and retryable:
             policy = RetryPolicy.model_validate(task.retry)
             elapsed = timedelta(seconds=now - task.first_attempt_at)
             if policy.allows(task.attempt + 1, failure.error_type, elapsed):

@@ -1,12 +1,13 @@
-"""Registers the built-in engine's component types through Turnout's plugin hook."""
+"""Registers the built-in engine through Turnout's plugin hooks: its component types, and its gRPC service."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 
-from turnout import ComponentContext, ComponentRegistry, ComponentType, hookimpl
+from turnout import AsyncRuntime, ComponentContext, ComponentRegistry, ComponentType, hookimpl
 
 from ._metadata import BuiltinMetadata, PostgresMetadata, SqliteMetadata
 
@@ -65,3 +66,15 @@ def turnout_register_components(registry: ComponentRegistry) -> None:
             description="The built-in engine's state in PostgreSQL, shared by several workers.",
         )
     )
+
+
+@hookimpl
+def turnout_grpc_services(runtime: AsyncRuntime) -> list[tuple[Any, Callable[[Any, Any], None]]] | None:
+    """The Durable Task sidecar protocol (``TaskHubSidecarService``), when the grpc extra is installed."""
+    try:
+        from ._sidecar import grpc_services
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in ("grpc", "dapr", "google"):
+            return None  # the grpc extra is not installed: the core says so
+        raise
+    return grpc_services(runtime)

@@ -64,6 +64,8 @@ class LogicAppsComponent(EventsMixin, ListingMixin):
         "Delay until action first in the workflow instead)",
         Feature.REPLACE: "Logic Apps keeps every run, so an instance id stays bound to its run; rerun it "
         "with the component's resubmit()",
+        Feature.DEFINITIONS: "Serverless Workflow definitions run as Turnout workflow code, which Logic Apps "
+        "does not run; deploy a Logic App workflow definition instead",
     }
     component_type = COMPONENT_TYPE
 

@@ -92,6 +92,10 @@ PAUSE_DISABLED = (
     f"{PAUSE_SETTING}=true (temporal server start-dev --dynamic-config-value {PAUSE_SETTING}=true), "
     "then restart this component"
 )
+NO_DEFINITIONS = (
+    "the Temporal component stores no declarative definitions; register them in Python "
+    "with turnout.declarative.register on the Workflows a hostWorker component runs (docs/declarative.md)"
+)
 NO_WORKER = (
     "Turnout's workflow code runs on Temporal only in a component with hostWorker: true "
     "(or in another process hosting a Turnout worker on the task queue)"
@@ -157,7 +161,10 @@ class TemporalWorkflowComponent(WorkflowComponent):
     """Workflows on Temporal: management calls for any workflow, and with ``hostWorker``, Turnout code."""
 
     features: ClassVar[frozenset[Feature]] = BASE_FEATURES
-    unsupported_reasons: ClassVar[dict[Feature, str]] = {Feature.WORKFLOW_CODE: NO_WORKER}
+    unsupported_reasons: ClassVar[dict[Feature, str]] = {
+        Feature.WORKFLOW_CODE: NO_WORKER,
+        Feature.DEFINITIONS: NO_DEFINITIONS,
+    }
 
     def __init__(
         self, metadata: TemporalMetadata, workflows: Workflows | None, *, file: str | None = None
