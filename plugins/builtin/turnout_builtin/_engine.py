@@ -148,6 +148,7 @@ class Engine:
         self._woken: set[str] = set()
         self._woken_all = False
         self._running: set[asyncio.Task[None]] = set()
+        self._reserved = 0  # activity slots held for tasks being committed locked by this worker
         self._loops: list[asyncio.Task[None]] = []
         self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="turnout-activity")
         self.find_workflow: Callable[[str], Awaitable[None]] | None = None
@@ -333,13 +334,23 @@ class Engine:
                 else:
                     commits.append(commit)
                     runs[work.instance_id] = run
-            stale = await self.store.commit_turns(self.owner, commits) if commits else []
+            reserved = self._reserve_tasks(commits)
+            try:
+                stale = await self.store.commit_turns(self.owner, commits) if commits else []
+            finally:
+                self._reserved -= reserved
         except BaseException:
             for iid in ids:  # the cached runs may be ahead of the store now
                 self._cache.pop(iid, None)
             raise
         if not commits:
             return
+        if reserved:
+            for commit in commits:
+                if commit.instance_id not in stale:
+                    for new in commit.tasks:
+                        if new.locked and new.id is not None:
+                            self._launch(new.claimed())
         self.stats["commits"] += 1
         self.stats["turns"] += len(commits)
         wake_activities = wake_turns = False
@@ -351,7 +362,7 @@ class Engine:
             else:
                 self._cache[iid] = run
                 self._cache.move_to_end(iid)
-            wake_activities = wake_activities or bool(commit.tasks)
+            wake_activities = wake_activities or any(not new.locked for new in commit.tasks)
             if commit.messages:
                 self._unpark([m.instance_id for m in commit.messages])
                 wake_turns = True
@@ -658,10 +669,27 @@ class Engine:
 
     # -- activities ----------------------------------------------------------------------
 
+    def _reserve_tasks(self, commits: list[TurnCommit]) -> int:
+        """Mark the new tasks this worker has room to run at once: they are inserted locked by it.
+
+        That saves each a claim (a transaction and a trip through the activity
+        loop); the rest wait in the store for whichever worker claims them.
+        """
+        free = self.max_activities - len(self._running) - self._reserved
+        reserved = 0
+        for commit in commits:
+            for new in commit.tasks:
+                if reserved >= free:
+                    break
+                new.locked = True
+                reserved += 1
+        self._reserved += reserved
+        return reserved
+
     async def _activity_loop(self) -> None:
         while True:
             self._activity_wakeup.clear()
-            free = self.max_activities - len(self._running)
+            free = self.max_activities - len(self._running) - self._reserved
             if free <= 0:
                 await self._activity_wakeup.wait()
                 continue
@@ -670,9 +698,12 @@ class Engine:
                 await self._sleep(self._activity_wakeup)
                 continue
             for task in tasks:
-                runner = asyncio.create_task(self._run_activity(task))
-                self._running.add(runner)
-                runner.add_done_callback(self._activity_done)
+                self._launch(task)
+
+    def _launch(self, task: ActivityTask) -> None:
+        runner = asyncio.create_task(self._run_activity(task))
+        self._running.add(runner)
+        runner.add_done_callback(self._activity_done)
 
     def _activity_done(self, runner: asyncio.Task[None]) -> None:
         self._running.discard(runner)

@@ -447,9 +447,11 @@ class SqlStore(Store):
         if c.status.is_terminal:
             db.execute("DELETE FROM inbox WHERE instance_id = ?", (iid,))
         if c.tasks:
+            until = c.last_updated_at + self.lease_seconds
             db.executemany(
                 "INSERT INTO tasks (instance_id, execution_id, task_id, name, input, retry, workflow_name, "
-                "first_attempt_at, visible_at, trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "first_attempt_at, visible_at, trace, locked_by, locked_until) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         t.instance_id,
@@ -462,10 +464,22 @@ class SqlStore(Store):
                         t.visible_at,
                         t.visible_at,
                         json.dumps(t.trace) if t.trace else None,
+                        owner if t.locked else None,
+                        until if t.locked else None,
                     )
                     for t in c.tasks
                 ],
             )
+            locked = {t.task_id: t for t in c.tasks if t.locked}
+            if locked:
+                # The committing worker runs these at once: it needs their row ids to report them.
+                rows = db.execute(
+                    "SELECT id, task_id FROM tasks WHERE instance_id = ? AND execution_id = ? "
+                    f"AND locked_by = ? AND task_id IN ({marks(locked)})",
+                    (iid, c.tasks[0].execution_id, owner, *locked),
+                ).fetchall()
+                for row_id, task_id in rows:
+                    locked[task_id].id = row_id
         messages = list(c.messages)
         for child in c.children:
             if self._insert_instance(db, child.row):

@@ -106,6 +106,27 @@ class NewTask:
     visible_at: float
     workflow_name: str = ""
     trace: dict[str, str] | None = None
+    locked: bool = False
+    """Insert it locked by the committing worker, which runs it at once (no claim needed)."""
+    id: int | None = None
+    """Its row id, set by the commit when ``locked``."""
+
+    def claimed(self) -> ActivityTask:
+        """The task as the worker that locked it at insert runs it (first attempt)."""
+        assert self.id is not None, "only a task inserted locked has been claimed"
+        return ActivityTask(
+            id=self.id,
+            instance_id=self.instance_id,
+            execution_id=self.execution_id,
+            task_id=self.task_id,
+            name=self.name,
+            input=self.input,
+            retry=self.retry,
+            attempt=1,
+            first_attempt_at=self.visible_at,
+            workflow_name=self.workflow_name,
+            trace=self.trace,
+        )
 
 
 @dataclass
