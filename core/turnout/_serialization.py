@@ -27,11 +27,15 @@ def to_json_value(value: Any, *, what: str = "value") -> Any:
         raise InvalidArgument(what, value, f"a JSON-serialisable value ({exc})") from exc
 
 
+# One encoder for every payload: json.dumps builds a new one for each call that passes options.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any, *, what: str = "value") -> str | None:
     """JSON text of ``value``; None stays None so that "no payload" is distinct from ``null``."""
     if value is None:
         return None
-    return json.dumps(to_json_value(value, what=what), separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(to_json_value(value, what=what))
 
 
 def loads(text: str | None) -> Any:

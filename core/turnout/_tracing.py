@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -26,13 +27,27 @@ except ImportError:  # tracing is optional: pip install 'turnout[tracing]'
 Carrier = dict[str, str]
 
 
+_seen_provider = False
+
+
 def enabled() -> bool:
     """Whether spans are recorded: the API is installed and the application set a tracer provider.
 
     Until an SDK provider is set, OpenTelemetry's spans would be no-ops: skipping
-    them entirely keeps the engine's hot path free of their cost.
+    them entirely keeps the engine's hot path free of their cost. Asked on every
+    step of every workflow, so the answer is cheap: a provider, once set, is
+    never unset; until then only the environment variable that names one (read
+    by OpenTelemetry, which looks it up in os.environ each time) costs a lookup.
     """
-    return trace is not None and not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    global _seen_provider
+    if _seen_provider:
+        return True
+    if trace is None:
+        return False
+    if getattr(trace, "_TRACER_PROVIDER", True) is None and "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ:
+        return False  # the common case, without OpenTelemetry's own environment lookups
+    _seen_provider = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    return _seen_provider
 
 
 def current_carrier() -> Carrier | None:

@@ -177,6 +177,8 @@ class BuiltinWorkflowComponent(WorkflowComponent):
         await self.store.create_instance(row, start, start_at or now, request.replace)
         if request.replace:
             self.engine.forget([instance_id])
+        if start_at is not None:
+            self.engine.expect(start_at)
         self.engine.wake(instance_id)
         return instance_id
 
@@ -223,13 +225,16 @@ class BuiltinWorkflowComponent(WorkflowComponent):
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
                     raise WaitTimeout(instance_id, timeout or 0.0, await self.get(instance_id) or state)
-                status: RuntimeStatus | None = None
+                news: RuntimeStatus | WorkflowState | None = None
                 try:
                     async with asyncio.timeout(1.0 if remaining is None else min(1.0, remaining)):
-                        status = await statuses.get()  # not wait_for: see Engine._sleep
+                        news = await statuses.get()  # not wait_for: see Engine._sleep
                 except TimeoutError:
-                    status = None  # a poll, for changes no notification told of
-                if status is not None and status not in until:
+                    news = None  # a poll, for changes no notification told of
+                if isinstance(news, WorkflowState):
+                    state = news  # the final state, as this process's engine committed it
+                    continue
+                if news is not None and news not in until:
                     continue
                 state = await self.get(instance_id)
         finally:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Protocol
@@ -38,6 +39,7 @@ from turnout import (
     RuntimeStatus,
     WorkflowNotRegistered,
     Workflows,
+    WorkflowState,
 )
 from turnout._serialization import coerce, dumps, loads
 from turnout._tracing import current_carrier, in_current_context, span
@@ -135,7 +137,7 @@ class Engine:
         self.cache_size = cache_size
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._cache: OrderedDict[str, WorkflowRun] = OrderedDict()
-        self._watchers: dict[str, list[asyncio.Queue[RuntimeStatus | None]]] = {}
+        self._watchers: dict[str, list[asyncio.Queue[RuntimeStatus | WorkflowState | None]]] = {}
         self._turn_wakeup = asyncio.Event()
         self._activity_wakeup = asyncio.Event()
         self._flush_wakeup = asyncio.Event()
@@ -149,6 +151,11 @@ class Engine:
         self._woken_all = False
         self._running: set[asyncio.Task[None]] = set()
         self._reserved = 0  # activity slots held for tasks being committed locked by this worker
+        self._waiting_for_room = False  # the activity loop waits for a runner to finish
+        # The next due time of a message or task, as far as known (see _next_due).
+        self._due: float | None = None
+        self._due_known = False
+        self._due_checked = 0.0
         self._loops: list[asyncio.Task[None]] = []
         self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="turnout-activity")
         self.find_workflow: Callable[[str], Awaitable[None]] | None = None
@@ -217,7 +224,9 @@ class Engine:
 
     def _on_notify(self, changed: list[str] | None) -> None:
         # Another worker committed: its messages may be for us, and waiters of the
-        # instances whose status it changed must look (their new status is unknown here).
+        # instances whose status it changed must look (their new status is unknown here);
+        # it may have written timers too, so the next due time is asked of the store again.
+        self._due_known = False
         self.wake()
         self._activity_wakeup.set()
         self._notify(dict.fromkeys(self._watchers if changed is None else changed))
@@ -239,9 +248,40 @@ class Engine:
         if not self._woken_all and instance_id not in self._woken:
             self._parked.add(instance_id)
 
+    def expect(self, at: float) -> None:
+        """This process wrote something that becomes visible at ``at``: a timer, a retry, a late start."""
+        if self._due_known and (self._due is None or at < self._due):
+            self._due = at
+
+    def _expect_messages(self, messages: list[Message], now: float) -> None:
+        later = [m.visible_at for m in messages if m.visible_at > now]
+        if later:
+            self.expect(min(later))
+
+    async def _next_due(self, now: float) -> float | None:
+        """When the next message or task falls due, for a loop about to sleep.
+
+        The store is asked at most once a poll interval, and again once the due
+        time it gave has passed; in between, what this process wrote itself
+        (:meth:`expect`) keeps the answer current. So an idle loop does not
+        query the store each time it sleeps, in the way of the work at hand.
+        """
+        fresh = time.monotonic() - self._due_checked < POLL_INTERVAL
+        if not (self._due_known and fresh and (self._due is None or self._due > now)):
+            self._due_known = False  # what is written meanwhile is folded into the answer below
+            due = await self.store.next_due(now)
+            self._due_checked = time.monotonic()
+            if not self._due_known:
+                self._due, self._due_known = due, True
+            elif due is not None and (self._due is None or due < self._due):
+                self._due = due
+        return self._due
+
     async def _sleep(self, wakeup: asyncio.Event) -> None:
+        if wakeup.is_set():
+            return  # woken already: no need to ask the store when the next timer falls due
         now = time.time()
-        due = await self.store.next_due(now)
+        due = await self._next_due(now)
         timeout = POLL_INTERVAL if due is None else min(POLL_INTERVAL, max(due - now, 0.0))
         if wakeup.is_set():
             return
@@ -253,16 +293,16 @@ class Engine:
 
     # -- watching instances --------------------------------------------------------------
 
-    def watch(self, instance_id: str) -> asyncio.Queue[RuntimeStatus | None]:
+    def watch(self, instance_id: str) -> asyncio.Queue[RuntimeStatus | WorkflowState | None]:
         """A queue of the instance's new statuses, one per commit that changes it, until unwatched.
 
         None means the status changed but is not known here (another process).
         """
-        queue: asyncio.Queue[RuntimeStatus | None] = asyncio.Queue()
+        queue: asyncio.Queue[RuntimeStatus | WorkflowState | None] = asyncio.Queue()
         self._watchers.setdefault(instance_id, []).append(queue)
         return queue
 
-    def unwatch(self, instance_id: str, queue: asyncio.Queue[RuntimeStatus | None]) -> None:
+    def unwatch(self, instance_id: str, queue: asyncio.Queue[RuntimeStatus | WorkflowState | None]) -> None:
         """Forget a watcher that is no longer waited on."""
         queues = self._watchers.get(instance_id)
         if queues and queue in queues:
@@ -270,7 +310,25 @@ class Engine:
             if not queues:
                 del self._watchers[instance_id]
 
-    def _notify(self, statuses: dict[str, RuntimeStatus | None]) -> None:
+    def _news(self, row: InstanceRow | None, commit: TurnCommit) -> RuntimeStatus | WorkflowState:
+        """What watchers of a committed instance learn: its final state, or else its new status.
+
+        A final state is the row as the commit left it, so a waiter needs no
+        read of the store (for many waiters, that read was most of the work).
+        """
+        if row is None or not commit.status.is_terminal or commit.instance_id not in self._watchers:
+            return commit.status
+        return dataclasses.replace(
+            row,
+            status=commit.status,
+            output=commit.output,
+            failure=commit.failure,
+            custom_status=commit.custom_status,
+            last_updated_at=commit.last_updated_at,
+            workflow_name=commit.workflow_name or row.workflow_name,
+        ).to_state()
+
+    def _notify(self, statuses: Mapping[str, RuntimeStatus | WorkflowState | None]) -> None:
         for iid, status in statuses.items():
             for queue in self._watchers.get(iid, ()):
                 queue.put_nowait(status)
@@ -295,12 +353,19 @@ class Engine:
             works = await self.store.claim_turns(
                 self.owner, now, self.batch_size, self._parked | self._remote_busy, self._cache.__contains__
             )
-            if not works:
-                await self._sleep(self._turn_wakeup)
-                if not self._turn_wakeup.is_set():
-                    self._parked.clear()  # a quiet poll: look again at what others may have sent
-                continue
-            await self._run_turns(works, now)
+            if works:
+                await self._run_turns(works, now)
+                if len(works) == self.batch_size:
+                    # A full batch: more may be waiting. Yield first: a store may answer
+                    # without ever suspending (SQLite does), and the other loops must run.
+                    await asyncio.sleep(0)
+                    continue
+            # Everything visible was taken (a shorter batch): what comes next wakes this loop
+            # (a commit here, a notification, a timer that falls due), so it sleeps, rather
+            # than asking the store again at once and finding nothing.
+            await self._sleep(self._turn_wakeup)
+            if not self._turn_wakeup.is_set():
+                self._parked.clear()  # a quiet poll: look again at what others may have sent
 
     async def _run_turns(self, works: list[TurnWork], now: float) -> None:
         if self.find_workflow is not None:
@@ -365,19 +430,26 @@ class Engine:
             wake_activities = wake_activities or any(not new.locked for new in commit.tasks)
             if commit.messages:
                 self._unpark([m.instance_id for m in commit.messages])
+                self._expect_messages(commit.messages, now)
                 wake_turns = True
             if commit.terminate_children is not None:
                 self._parked.clear()
                 wake_turns = True
-            wake_turns = wake_turns or bool(commit.children)
+            wake_turns = wake_turns or bool(commit.children) or iid in stale
         evicted = []
         while len(self._cache) > self.cache_size:
             evicted.append(self._cache.popitem(last=False)[0])
         if evicted:
             await self.store.release(self.owner, evicted)
-        self._notify(
-            {c.instance_id: c.status for c in commits if c.status_changed and c.instance_id not in stale}
-        )
+        if self._watchers:
+            rows = {work.instance_id: work.instance for work in works}
+            self._notify(
+                {
+                    c.instance_id: self._news(rows.get(c.instance_id), c)
+                    for c in commits
+                    if c.status_changed and c.instance_id not in stale
+                }
+            )
         if wake_activities:
             self._activity_wakeup.set()
         if wake_turns:
@@ -450,6 +522,7 @@ class Engine:
             self._activity_wakeup.set()
         if commit.messages:
             self._unpark([m.instance_id for m in commit.messages])
+            self._expect_messages(commit.messages, time.time())
         if commit.terminate_children is not None:
             self._parked.clear()
         if commit.status_changed:
@@ -691,14 +764,17 @@ class Engine:
             self._activity_wakeup.clear()
             free = self.max_activities - len(self._running) - self._reserved
             if free <= 0:
-                await self._activity_wakeup.wait()
+                self._waiting_for_room = True
+                try:
+                    await self._activity_wakeup.wait()
+                finally:
+                    self._waiting_for_room = False
                 continue
             tasks = await self.store.claim_tasks(self.owner, time.time(), free)
-            if not tasks:
-                await self._sleep(self._activity_wakeup)
-                continue
             for task in tasks:
                 self._launch(task)
+            if len(tasks) < free:  # all that was due is taken: wait for more (as the turn loop does)
+                await self._sleep(self._activity_wakeup)
 
     def _launch(self, task: ActivityTask) -> None:
         runner = asyncio.create_task(self._run_activity(task))
@@ -707,7 +783,8 @@ class Engine:
 
     def _activity_done(self, runner: asyncio.Task[None]) -> None:
         self._running.discard(runner)
-        self._activity_wakeup.set()
+        if self._waiting_for_room:  # otherwise the loop looks again when new tasks are written
+            self._activity_wakeup.set()
 
     async def _run_activity(self, task: ActivityTask) -> None:
         attributes = {"turnout.instance_id": task.instance_id, "turnout.task_id": task.task_id}
@@ -814,5 +891,7 @@ class Engine:
             self._unpark(delivered)
             if delivered:
                 self._turn_wakeup.set()
-            if any(o.retry_at is not None for o in batch):
+            retries = [o.retry_at for o in batch if o.retry_at is not None]
+            if retries:
+                self.expect(min(retries))
                 self._activity_wakeup.set()

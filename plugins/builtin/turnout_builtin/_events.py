@@ -14,6 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+# Built once: json.dumps with options builds a new encoder on every call (events are encoded often).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
 
 class Kind(enum.StrEnum):
     """Every kind of history event."""
@@ -83,7 +86,7 @@ class Event:
             out["x"] = self.details
         if self.execution_id is not None:
             out["e"] = self.execution_id
-        return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+        return _ENCODER.encode(out)
 
     @classmethod
     def decode(cls, text: str) -> Event:

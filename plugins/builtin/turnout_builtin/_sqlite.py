@@ -1,21 +1,23 @@
 """``state.sqlite``: the embedded default store, one file under the working directory.
 
-All SQL runs on one dedicated thread with one connection: SQLite serialises
-writers anyway, and one thread lets a batch of turns share one transaction
-(group commit) without lock contention. One engine process owns a database
-file at a time (an advisory lock next to it), so work left by a killed
-process is taken over the moment a new one starts, without waiting for
-leases to expire.
+All SQL runs on the event loop's own thread, with one connection. SQLite
+serialises writers anyway; a statement here takes tens of microseconds (WAL,
+``synchronous=NORMAL``: a commit writes the log and does not wait for the
+disk), while handing each call to a worker thread and back cost several times
+that, on every step of every workflow. A call does not yield to the event
+loop: the engine's loops yield where they could otherwise go round without
+waiting (see Engine._turn_loop). One engine process owns a
+database file at a time (an advisory lock next to it), so work left by a
+killed process is taken over the moment a new one starts, without waiting
+for leases to expire, and nothing but this process writes the file.
 """
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -99,7 +101,6 @@ class SqliteStore(SqlStore):
         self.busy_timeout_ms = busy_timeout_ms
         self.wal = wal
         self._conn: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="turnout-sqlite")
         self._lock_file: IO[str] | None = None
 
     @classmethod
@@ -111,12 +112,10 @@ class SqliteStore(SqlStore):
         return cls(path, busy_timeout_ms=metadata.busy_timeout_ms, wal=not metadata.disable_wal)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._run, False, fn, args)
+        return self._run(False, fn, args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._run, True, fn, args)
+        return self._run(True, fn, args)
 
     def _run(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._conn is None:
@@ -137,8 +136,7 @@ class SqliteStore(SqlStore):
     # -- connection and schema ---------------------------------------------------------
 
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._open)
+        self._open()
 
     def _open(self) -> None:
         if self._conn is not None:
@@ -146,7 +144,7 @@ class SqliteStore(SqlStore):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._take_file_lock()
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         # Writers wait instead of failing at once; the default 5 s is short on slow disks.
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         if self.wal and self.path != ":memory:":
@@ -194,9 +192,7 @@ class SqliteStore(SqlStore):
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=True)
+        self._close()
 
     def _close(self) -> None:
         if self._conn is not None:
