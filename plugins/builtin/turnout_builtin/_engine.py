@@ -156,6 +156,9 @@ class Engine:
         self._due: float | None = None
         self._due_known = False
         self._due_checked = 0.0
+        self._due_asking = False
+        self._due_meanwhile: float | None = None
+        self._due_epoch = 0
         self._loops: list[asyncio.Task[None]] = []
         self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="turnout-activity")
         self.find_workflow: Callable[[str], Awaitable[None]] | None = None
@@ -226,7 +229,7 @@ class Engine:
         # Another worker committed: its messages may be for us, and waiters of the
         # instances whose status it changed must look (their new status is unknown here);
         # it may have written timers too, so the next due time is asked of the store again.
-        self._due_known = False
+        self._forget_due()
         self.wake()
         self._activity_wakeup.set()
         self._notify(dict.fromkeys(self._watchers if changed is None else changed))
@@ -250,8 +253,15 @@ class Engine:
 
     def expect(self, at: float) -> None:
         """This process wrote something that becomes visible at ``at``: a timer, a retry, a late start."""
-        if self._due_known and (self._due is None or at < self._due):
+        if self._due_asking:
+            self._due_meanwhile = at if self._due_meanwhile is None else min(self._due_meanwhile, at)
+        elif self._due_known and (self._due is None or at < self._due):
             self._due = at
+
+    def _forget_due(self) -> None:
+        """Another process may have written timers: the next sleep asks the store."""
+        self._due_known = False
+        self._due_epoch += 1
 
     def _expect_messages(self, messages: list[Message], now: float) -> None:
         later = [m.visible_at for m in messages if m.visible_at > now]
@@ -268,13 +278,19 @@ class Engine:
         """
         fresh = time.monotonic() - self._due_checked < POLL_INTERVAL
         if not (self._due_known and fresh and (self._due is None or self._due > now)):
-            self._due_known = False  # what is written meanwhile is folded into the answer below
-            due = await self.store.next_due(now)
+            # What this process writes while the store answers may be missing from the
+            # answer: it is kept aside and folded in. A notification meanwhile leaves the
+            # answer unknown, to be asked again at the next sleep.
+            epoch = self._due_epoch
+            self._due_asking, self._due_meanwhile = True, None
+            try:
+                due = await self.store.next_due(now)
+            finally:
+                self._due_asking = False
             self._due_checked = time.monotonic()
-            if not self._due_known:
-                self._due, self._due_known = due, True
-            elif due is not None and (self._due is None or due < self._due):
-                self._due = due
+            known = [d for d in (due, self._due_meanwhile) if d is not None]
+            self._due = min(known) if known else None
+            self._due_known = epoch == self._due_epoch
         return self._due
 
     async def _sleep(self, wakeup: asyncio.Event) -> None:
