@@ -156,6 +156,10 @@ class Definitions:
         )
 
     def _register_stored(self, stored: StoredDefinition) -> WorkflowDefinition:
+        workflow_name = workflow_name_of(stored.name, stored.version)
+        if self.workflows.has_workflow(workflow_name):  # registered already: no parse on every start
+            self._latest[stored.name] = workflow_name
+            return _public(stored, with_document=True)
         definition = _declarative().parse_definition(
             stored.document, source=f"stored definition {stored.name} {stored.version}"
         )
