@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
 import re
-import signal
-import subprocess
 import sys
 import threading
 import uuid
@@ -22,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from child_process import ChildProcess
 from pydantic import BaseModel, ConfigDict
 
 from turnout import (
@@ -245,101 +243,32 @@ class LiveServer:
         self.stop()
 
 
-class ServeProcess:
+class ServeProcess(ChildProcess):
     """``turnout serve`` as a child process, on a free port it reports on stdout."""
 
     SERVING = re.compile(r"serving the workflow API on (\S+)")
+    TIMEOUT = STARTUP_TIMEOUT
 
     def __init__(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
-        self.args = [TURNOUT, "serve", "--http-port", "0", *args]
-        self.cwd = cwd
-        self.env = {**os.environ, **(env or {})}
+        super().__init__([TURNOUT, "serve", "--http-port", "0", *args], cwd=cwd, env=env)
         self.url = ""
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._open_streams = 0
-        self.process: subprocess.Popen[str] | None = None
-        self._readers: list[threading.Thread] = []
-
-    def _read(self, stream: Any) -> None:
-        for line in stream:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._open_streams -= 1
-            self._changed.notify_all()
-
-    def _spawn(self) -> None:
-        self.process = subprocess.Popen(
-            self.args,
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._open_streams = 2
-        for stream in (self.process.stdout, self.process.stderr):
-            reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
-            reader.start()
-            self._readers.append(reader)
-
-    def wait_for_output(self, pattern: str, timeout: float = STARTUP_TIMEOUT) -> re.Match[str]:
-        """The first output line matching ``pattern``; raise with the output if none comes or it exits."""
-        regex = re.compile(pattern)
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: any(regex.search(line) for line in self.lines) or self._open_streams == 0, timeout
-            )
-            matches = [m for m in (regex.search(line) for line in self.lines) if m]
-        if not found or not matches:
-            raise AssertionError(f"no output matching {pattern!r} from turnout serve:\n{self.output}")
-        return matches[0]
 
     def start(self) -> ServeProcess:
         """Start it and wait for its "serving" line."""
-        self._spawn()
-        self.url = self.wait_for_output(self.SERVING.pattern).group(1)
+        self.spawn()
+        self.url = self.wait_for(self.SERVING.pattern).group(1)
         return self
 
     def run_to_exit(self, timeout: float = STARTUP_TIMEOUT) -> int:
         """Run a command that is expected to exit by itself (a refused start); its exit status."""
-        self._spawn()
+        self.spawn()
         return self.wait(timeout)
-
-    @property
-    def output(self) -> str:
-        with self._changed:
-            return "".join(self.lines)
-
-    def signal(self, sig: int = signal.SIGTERM) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-
-    def wait(self, timeout: float = STARTUP_TIMEOUT) -> int:
-        assert self.process is not None
-        code = self.process.wait(timeout)
-        for reader in self._readers:
-            reader.join(timeout)
-        return code
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(STARTUP_TIMEOUT)
 
     def __enter__(self) -> ServeProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
-                self.wait()
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.stop()
 
 
 @pytest.fixture(scope="session")

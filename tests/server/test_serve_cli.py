@@ -118,7 +118,7 @@ def test_serves_the_examples_and_drains_on_sigterm(tmp_path: Path) -> None:
 
         poller = threading.Thread(target=long_poll)
         poller.start()
-        server.wait_for_output(r"long-poll wait on orders/order-A1")
+        server.wait_for(r"long-poll wait on orders/order-A1")
         server.signal(signal.SIGTERM)
         poller.join(30)
         assert not poller.is_alive()
