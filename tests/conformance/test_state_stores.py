@@ -7,6 +7,7 @@ test in the machine's server).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -114,6 +115,18 @@ async def test_create_get_and_an_id_in_use(store: Store) -> None:
         await create(store, "a")
     assert info.value.status == "PENDING"
     assert await store.get_instance("missing") is None
+
+
+async def test_starts_and_reads_that_arrive_together_are_answered_each(store: Store) -> None:
+    await create(store, "taken")
+    ids = ["taken", *(f"i{n}" for n in range(600)), "i7"]  # more than one statement's worth
+    outcomes = await asyncio.gather(*(create(store, iid) for iid in ids), return_exceptions=True)
+    refused = [iid for iid, outcome in zip(ids, outcomes, strict=True) if isinstance(outcome, Exception)]
+    assert refused == ["taken", "i7"]  # the id in use, and the second start of one id
+    assert all(isinstance(o, turnout.InstanceExists) for o in outcomes if isinstance(o, Exception))
+    rows = await asyncio.gather(*(store.get_instance(iid) for iid in [*ids, "missing"]))
+    assert [r.instance_id if r else None for r in rows] == [*ids, None]
+    assert len(await messages_of(store, "i599")) == 1
 
 
 async def test_replace_only_finished_instances(store: Store) -> None:
@@ -268,7 +281,7 @@ async def test_task_locks_of_dead_workers_expire(store: Store) -> None:
     await store.commit_turns(OWNER, [commit_for("a", [mid], tasks=[task])])
     [claimed] = await store.claim_tasks("dead", T0, 10)
     assert await store.claim_tasks("other", T0 + 1, 10) == []
-    await store.heartbeat("dead", T0 + 1)  # a live worker keeps its lock
+    await store.heartbeat("dead", T0 + 1, [claimed.id])  # a live worker keeps its lock
     assert await store.claim_tasks("other", T0 + store.lease_seconds, 10) == []
     [again] = await store.claim_tasks("other", T0 + 2 + store.lease_seconds, 10)
     assert again.id == claimed.id
@@ -277,6 +290,80 @@ async def test_task_locks_of_dead_workers_expire(store: Store) -> None:
     await store.finish_tasks("dead", [ActivityOutcome(claimed, message=late)])
     await store.finish_tasks("other", [ActivityOutcome(again, message=late)])
     assert [e.task_id for _, e in await messages_of(store, "a", T0 + 10**10)] == [0]
+
+
+async def test_a_heartbeat_renews_only_the_tasks_it_names(store: Store) -> None:
+    await create(store, "a")
+    [(mid, _)] = await messages_of(store, "a")
+    tasks = [NewTask("a", "a-e1", n, "act", None, None, T0, "wf", locked=True) for n in range(2)]
+    await store.commit_turns(OWNER, [commit_for("a", [mid], tasks=tasks)])
+    running, forgotten = tasks  # the worker runs the first; it lost track of the second
+    assert running.id is not None and forgotten.id is not None
+    await store.heartbeat(OWNER, T0 + store.lease_seconds - 1, [running.id])
+    [again] = await store.claim_tasks("other", T0 + 2 + store.lease_seconds, 10)
+    assert again.id == forgotten.id
+
+
+async def _turn_with_a_task(store: Store, iid: str) -> tuple[NewTask, Event]:
+    """An instance whose first turn scheduled one task, locked by OWNER; and that task's result."""
+    await create(store, iid)
+    [(mid, _)] = await messages_of(store, iid)
+    task = NewTask(iid, f"{iid}-e1", 0, "act", None, None, T0 + 1, "wf", locked=True)
+    assert await store.commit_turns(OWNER, [commit_for(iid, [mid], tasks=[task])]) == []
+    return task, Event(Kind.TASK_COMPLETED, T0 + 2, task_id=0, data="1", execution_id=f"{iid}-e1")
+
+
+async def test_a_turn_applies_its_own_results_and_deletes_their_tasks(store: Store) -> None:
+    task, done = await _turn_with_a_task(store, "a")
+    turn = commit_for("a", [], length=2, finished=[ActivityOutcome(task.claimed(), message=done)])
+    turn.new_events = [done]
+    assert await store.commit_turns(OWNER, [turn]) == []
+    assert [e.kind for e in await store.load_history("a")][-1] is Kind.TASK_COMPLETED
+    assert await messages_of(store, "a") == []  # the result did not go through the inbox
+    assert await store.claim_tasks("other", T0 + 10**6, 10) == []  # the task is gone
+    # Finishing it again (an activity run twice) delivers nothing.
+    await store.finish_tasks(OWNER, [ActivityOutcome(task.claimed(), message=done)])
+    assert await messages_of(store, "a") == []
+
+
+async def test_a_stale_turn_sends_its_results_through_the_inbox(store: Store) -> None:
+    task, done = await _turn_with_a_task(store, "a")
+    turn = commit_for("a", [], length=7, finished=[ActivityOutcome(task.claimed(), message=done)])
+    turn.new_events = [done]
+    assert await store.commit_turns(OWNER, [turn]) == ["a"]
+    assert len(await store.load_history("a")) == 2  # nothing of the turn
+    assert [(e.kind, e.task_id) for _, e in await messages_of(store, "a")] == [(Kind.TASK_COMPLETED, 0)]
+    assert await store.claim_tasks("other", T0 + 10**6, 10) == []
+
+
+async def test_a_turn_with_a_result_whose_lock_was_lost_is_refused(store: Store) -> None:
+    task, done = await _turn_with_a_task(store, "a")
+    # OWNER's lock expired and another worker claimed the task: that worker delivers the result.
+    [theirs] = await store.claim_tasks("other", T0 + 2 + store.lease_seconds, 10)
+    turn = commit_for("a", [], length=2, finished=[ActivityOutcome(task.claimed(), message=done)])
+    turn.new_events = [done]
+    assert await store.commit_turns(OWNER, [turn]) == ["a"]
+    assert len(await store.load_history("a")) == 2
+    assert await messages_of(store, "a") == []
+    await store.finish_tasks("other", [ActivityOutcome(theirs, message=done)])
+    assert [e.task_id for _, e in await messages_of(store, "a")] == [0]
+
+
+async def test_a_refused_turn_delivers_a_result_run_twice_once(store: Store) -> None:
+    await create(store, "a")
+    [(mid, _)] = await messages_of(store, "a")
+    tasks = [NewTask("a", "a-e1", n, "act", None, None, T0 + 1, "wf", locked=True) for n in range(2)]
+    await store.commit_turns(OWNER, [commit_for("a", [mid], tasks=tasks)])
+    lost, ours = tasks
+    [theirs] = await store.claim_tasks("other", T0 + 2 + store.lease_seconds, 1)  # one lock lapsed
+    assert theirs.id == lost.id  # the oldest first
+    results = [
+        ActivityOutcome(task.claimed(), message=Event(Kind.TASK_COMPLETED, T0 + 2, task_id=task.task_id))
+        for task in (ours, ours, lost)  # ours ran twice here
+    ]
+    turn = commit_for("a", [], length=2, finished=results)
+    assert await store.commit_turns(OWNER, [turn]) == ["a"]
+    assert [e.task_id for _, e in await messages_of(store, "a")] == [ours.task_id]
 
 
 async def test_instances_are_leased_to_one_worker_at_a_time(store: Store) -> None:

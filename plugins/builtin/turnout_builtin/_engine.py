@@ -118,6 +118,15 @@ class RemoteWorkers(Protocol):
         """The activity's result (JSON text), or its failure; None when no worker took it."""
 
 
+@dataclasses.dataclass
+class _Hot:
+    """An instance with activities running in this process, and its row as of its last commit here."""
+
+    row: InstanceRow
+    tasks: set[int] = dataclasses.field(default_factory=set)
+    """Row ids of its tasks running here."""
+
+
 class Engine:
     """Runs the turns and activities of one store's instances in this process."""
 
@@ -150,6 +159,8 @@ class Engine:
         self._woken: set[str] = set()
         self._woken_all = False
         self._running: set[asyncio.Task[None]] = set()
+        # Row ids of the tasks this worker runs or holds the result of: the locks it renews.
+        self._held: set[int] = set()
         self._reserved = 0  # activity slots held for tasks being committed locked by this worker
         self._waiting_for_room = False  # the activity loop waits for a runner to finish
         # The next due time of a message or task, as far as known (see _next_due).
@@ -167,6 +178,14 @@ class Engine:
         """Set by the gRPC sidecar: what is not registered here runs on its workers."""
         self._remote_busy: set[str] = set()
         self._remote_turns: set[asyncio.Task[None]] = set()
+        # Instances whose turn is being computed or committed by this process (by the turn
+        # loop or by the result flusher): one turn at a time per instance.
+        self._busy: set[str] = set()
+        self._deferred: set[str] = set()  # claimed while busy: to be turned once the other turn is in
+        # Instances with activities running here, as their last commit left them: a result
+        # for one of them is applied at once and committed with the task's deletion (see
+        # _direct_turns), rather than sent through the inbox to be turned later.
+        self._hot: dict[str, _Hot] = {}
         self.stats = {"turns": 0, "replays": 0, "activities": 0, "commits": 0}
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -201,6 +220,8 @@ class Engine:
             await self.store.release_all(self.owner)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._watchers.clear()
+        self._hot.clear()
+        self._held.clear()
 
     async def _guard(self, loop_fn: Any) -> None:
         # A loop that dies would stall every instance: log, back off, go on. Each loop
@@ -353,6 +374,7 @@ class Engine:
         """Drop cached runs (after a purge or replace)."""
         for iid in instance_ids:
             self._cache.pop(iid, None)
+            self._hot.pop(iid, None)
 
     # -- turns ---------------------------------------------------------------------------
 
@@ -367,7 +389,11 @@ class Engine:
             # The cache is consulted from the store's thread: a run evicted meanwhile is
             # caught below (no history was read for it) and replayed.
             works = await self.store.claim_turns(
-                self.owner, now, self.batch_size, self._parked | self._remote_busy, self._cache.__contains__
+                self.owner,
+                now,
+                self.batch_size,
+                self._parked | self._remote_busy | self._busy,
+                self._cache.__contains__,
             )
             if works:
                 await self._run_turns(works, now)
@@ -391,9 +417,19 @@ class Engine:
                     await self.find_workflow(row.workflow_name)
         if self.remote is not None:
             works = await self._hand_over(self.remote, works, now)
-            if not works:
-                return
+        # An instance the result flusher turned meanwhile waits for that turn to be in.
+        self._deferred.update(w.instance_id for w in works if w.instance_id in self._busy)
+        works = [w for w in works if w.instance_id not in self._busy]
+        if not works:
+            return
         ids = [work.instance_id for work in works]
+        self._busy.update(ids)
+        try:
+            await self._turn_and_commit(works, now)
+        finally:
+            self._busy.difference_update(ids)
+
+    async def _turn_and_commit(self, works: list[TurnWork], now: float) -> None:
         for work in works:
             run = self._cache.get(work.instance_id)
             row = work.instance
@@ -405,6 +441,7 @@ class Engine:
                 work.history = await self.store.load_history(work.instance_id)
         commits: list[TurnCommit] = []
         runs: dict[str, WorkflowRun | None] = {}
+        rows: dict[str, InstanceRow | None] = {}
         try:
             for work in works:
                 commit, run = self._turn(work, now)
@@ -415,34 +452,52 @@ class Engine:
                 else:
                     commits.append(commit)
                     runs[work.instance_id] = run
-            reserved = self._reserve_tasks(commits)
-            try:
-                stale = await self.store.commit_turns(self.owner, commits) if commits else []
-            finally:
-                self._reserved -= reserved
+                    rows[work.instance_id] = work.instance
         except BaseException:
-            for iid in ids:  # the cached runs may be ahead of the store now
-                self._cache.pop(iid, None)
+            for work in works:  # the cached runs may be ahead of the store now
+                self._cache.pop(work.instance_id, None)
+                self._hot.pop(work.instance_id, None)
             raise
+        await self._commit(commits, runs, rows, now)
+
+    async def _commit(
+        self,
+        commits: list[TurnCommit],
+        runs: Mapping[str, WorkflowRun | None],
+        rows: Mapping[str, InstanceRow | None],
+        now: float,
+    ) -> list[str]:
+        """Commit a batch of turns computed here, then start what they scheduled; returns the stale ones."""
         if not commits:
-            return
-        if reserved:
-            for commit in commits:
-                if commit.instance_id not in stale:
-                    for new in commit.tasks:
-                        if new.locked and new.id is not None:
-                            self._launch(new.claimed())
+            return []
+        reserved = self._reserve_tasks(commits)
+        try:
+            stale = await self.store.commit_turns(self.owner, commits)
+        except BaseException:
+            for commit in commits:  # the cached runs may be ahead of the store now
+                self._cache.pop(commit.instance_id, None)
+                self._hot.pop(commit.instance_id, None)
+            raise
+        finally:
+            self._reserved -= reserved
         self.stats["commits"] += 1
         self.stats["turns"] += len(commits)
         wake_activities = wake_turns = False
         for commit in commits:
             iid = commit.instance_id
             run = runs[iid]
-            if iid in stale or run is None or commit.status.is_terminal or commit.reset_history:
+            fresh = iid not in stale
+            launched = [new.claimed() for new in commit.tasks if new.locked and new.id is not None]
+            if not fresh or run is None or commit.status.is_terminal or commit.reset_history:
                 self._cache.pop(iid, None)
+                self._hot.pop(iid, None)
             else:
                 self._cache[iid] = run
                 self._cache.move_to_end(iid)
+                self._advance_hot(rows.get(iid), commit, launched)
+            if fresh:
+                for task in launched:
+                    self._launch(task)
             wake_activities = wake_activities or any(not new.locked for new in commit.tasks)
             if commit.messages:
                 self._unpark([m.instance_id for m in commit.messages])
@@ -451,14 +506,15 @@ class Engine:
             if commit.terminate_children is not None:
                 self._parked.clear()
                 wake_turns = True
-            wake_turns = wake_turns or bool(commit.children) or iid in stale
+            wake_turns = wake_turns or bool(commit.children) or not fresh
         evicted = []
         while len(self._cache) > self.cache_size:
             evicted.append(self._cache.popitem(last=False)[0])
+        for iid in evicted:
+            self._hot.pop(iid, None)
         if evicted:
             await self.store.release(self.owner, evicted)
         if self._watchers:
-            rows = {work.instance_id: work.instance for work in works}
             self._notify(
                 {
                     c.instance_id: self._news(rows.get(c.instance_id), c)
@@ -470,6 +526,30 @@ class Engine:
             self._activity_wakeup.set()
         if wake_turns:
             self._turn_wakeup.set()
+        return stale
+
+    def _advance_hot(self, row: InstanceRow | None, commit: TurnCommit, launched: list[ActivityTask]) -> None:
+        """Keep the row of an instance with activities running here as this commit left it."""
+        iid = commit.instance_id
+        hot = self._hot.get(iid)
+        if row is None or (hot is None and not launched):
+            return
+        after = dataclasses.replace(
+            row,
+            status=commit.status,
+            output=commit.output,
+            failure=commit.failure,
+            custom_status=commit.custom_status,
+            last_updated_at=commit.last_updated_at,
+            history_length=commit.expected_history_length + len(commit.new_events),
+            workflow_name=commit.workflow_name or row.workflow_name,
+        )
+        if hot is None:
+            hot = self._hot[iid] = _Hot(after)
+        hot.row = after
+        hot.tasks.update(task.id for task in launched)
+        if not hot.tasks:
+            del self._hot[iid]
 
     # -- remote turns (the gRPC sidecar's workers) -------------------------------------------
 
@@ -581,6 +661,17 @@ class Engine:
             run.replay(work.history or [])
             if work.history:
                 self.stats["replays"] += 1
+        return self._traced_turn(row, run, events, stale_ids, id_of, now)
+
+    def _traced_turn(
+        self,
+        row: InstanceRow,
+        run: WorkflowRun,
+        events: list[Event],
+        stale_ids: list[int],
+        id_of: dict[int, int],
+        now: float,
+    ) -> tuple[TurnCommit | None, WorkflowRun | None]:
         parent = run.trace or next(
             (e.detail("trace") for e in events if e.kind is Kind.WORKFLOW_STARTED), None
         )
@@ -601,11 +692,12 @@ class Engine:
         now: float,
     ) -> tuple[TurnCommit | None, WorkflowRun | None]:
         result = run.process(now, events)
-        consumed = stale_ids + [id_of[id(e)] for e in result.consumed]
+        # Events without an inbox id are results applied straight from this worker's activities.
+        consumed = stale_ids + [id_of[id(e)] for e in result.consumed if id(e) in id_of]
         if run.status is RuntimeStatus.CONTINUED_AS_NEW:
             # Messages this execution did not apply move to the next one, after the
             # events it carries over, so that events keep their order.
-            consumed += [id_of[id(e)] for e in result.skipped]
+            consumed += [id_of[id(e)] for e in result.skipped if id(e) in id_of]
             run.carried_events.extend(e for e in result.skipped if e.kind not in EXECUTION_SCOPED)
         if not result.consumed and not stale_ids:
             return None, run  # everything stays buffered (a paused instance)
@@ -754,7 +846,7 @@ class Engine:
         interval = min(self.store.lease_seconds / 3, 60.0)
         while True:
             await asyncio.sleep(interval)
-            await self.store.heartbeat(self.owner, time.time())
+            await self.store.heartbeat(self.owner, time.time(), self._held)
 
     # -- activities ----------------------------------------------------------------------
 
@@ -793,6 +885,10 @@ class Engine:
                 await self._sleep(self._activity_wakeup)
 
     def _launch(self, task: ActivityTask) -> None:
+        hot = self._hot.get(task.instance_id)
+        if hot is not None:
+            hot.tasks.add(task.id)
+        self._held.add(task.id)
         runner = asyncio.create_task(self._run_activity(task))
         self._running.add(runner)
         runner.add_done_callback(self._activity_done)
@@ -898,16 +994,119 @@ class Engine:
             batch, self._results = self._results, []
             if not batch:
                 continue
-            try:
-                await self.store.finish_tasks(self.owner, batch)
-            except BaseException:
-                self._results = batch + self._results  # keep them for the next try
-                raise
-            delivered = [o.task.instance_id for o in batch if o.message is not None]
-            self._unpark(delivered)
-            if delivered:
-                self._turn_wakeup.set()
-            retries = [o.retry_at for o in batch if o.retry_at is not None]
-            if retries:
-                self.expect(min(retries))
-                self._activity_wakeup.set()
+            now = time.time()
+            groups, plain = self._direct_groups(batch)
+            if groups:
+                try:
+                    plain += await self._direct_turns(groups, now)
+                except BaseException:
+                    # Nothing was committed: the results go back, to be delivered at the next try.
+                    self._results = [o for outcomes in groups.values() for o in outcomes] + self._results
+                    self._results += plain
+                    raise
+            if plain:
+                await self._deliver(plain)
+
+    async def _deliver(self, batch: list[ActivityOutcome]) -> None:
+        """Results (and retries) the flusher does not apply itself: through the store's inbox."""
+        try:
+            await self.store.finish_tasks(self.owner, batch)
+        except BaseException:
+            self._results = batch + self._results  # keep them for the next try
+            raise
+        self._held.difference_update(o.task.id for o in batch)
+        delivered = [o.task.instance_id for o in batch if o.message is not None]
+        self._unpark(delivered)
+        if delivered:
+            self._turn_wakeup.set()
+        retries = [o.retry_at for o in batch if o.retry_at is not None]
+        if retries:
+            self.expect(min(retries))
+            self._activity_wakeup.set()
+
+    def _direct_groups(
+        self, batch: list[ActivityOutcome]
+    ) -> tuple[dict[str, list[ActivityOutcome]], list[ActivityOutcome]]:
+        """Sort results into those applied here at once (by instance) and those sent through the inbox.
+
+        A result is applied here when this process holds its instance: the run is
+        cached, in step with the row of its last commit here, and no other turn of
+        it is under way. Anything else (a retry, a paused instance, an instance
+        another worker took over) goes through the inbox as before.
+        """
+        groups: dict[str, list[ActivityOutcome]] = {}
+        plain: list[ActivityOutcome] = []
+        seen: set[int] = set()
+        for outcome in batch:
+            task = outcome.task
+            if task.id in seen:
+                # The same task ran twice here (its lock had lapsed and this worker claimed it
+                # again): one result is enough, and the store keeps it to one in any case.
+                continue
+            seen.add(task.id)
+            iid = task.instance_id
+            hot = self._hot.get(iid)
+            if hot is not None:
+                hot.tasks.discard(task.id)
+            run = self._cache.get(iid)
+            if (
+                outcome.message is None
+                or hot is None
+                or run is None
+                or iid in self._busy
+                or run.suspended
+                or run.status.is_terminal
+                or run.history_length != hot.row.history_length
+                or task.execution_id != hot.row.execution_id
+            ):
+                plain.append(outcome)
+            else:
+                groups.setdefault(iid, []).append(outcome)
+        for outcome in plain:
+            iid = outcome.task.instance_id
+            hot = self._hot.get(iid)
+            if hot is not None and not hot.tasks and iid not in groups:
+                del self._hot[iid]  # nothing of it runs here any more
+        return groups, plain
+
+    async def _direct_turns(
+        self, groups: dict[str, list[ActivityOutcome]], now: float
+    ) -> list[ActivityOutcome]:
+        """Apply results to their cached runs and commit each turn with its tasks' deletion.
+
+        One transaction per step, where the inbox takes two (deliver, then turn)
+        and a claim between them. Returns the results to deliver through the
+        inbox after all (a turn that applied nothing).
+        """
+        commits: list[TurnCommit] = []
+        runs: dict[str, WorkflowRun | None] = {}
+        rows: dict[str, InstanceRow | None] = {}
+        plain: list[ActivityOutcome] = []
+        try:
+            for iid, outcomes in groups.items():
+                row = self._hot[iid].row
+                events = [o.message for o in outcomes if o.message is not None]
+                commit, run = self._traced_turn(row, self._cache[iid], events, [], {}, now)
+                if commit is None:
+                    plain += outcomes
+                    continue
+                commit.finished = outcomes
+                commits.append(commit)
+                runs[iid], rows[iid] = run, row
+        except BaseException:
+            for iid in groups:  # the cached runs may be ahead of the store now
+                self._cache.pop(iid, None)
+                self._hot.pop(iid, None)
+            raise
+        ids = list(runs)
+        self._busy.update(ids)
+        try:
+            await self._commit(commits, runs, rows, now)
+            self._held.difference_update(o.task.id for c in commits for o in c.finished)
+        finally:
+            self._busy.difference_update(ids)
+            deferred = self._deferred.intersection(ids)
+            self._deferred -= deferred
+            for iid in deferred:
+                self.wake(iid)
+        return plain

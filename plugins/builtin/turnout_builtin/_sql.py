@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from turnout import (
@@ -32,6 +32,7 @@ from turnout import (
     RuntimeStatus,
 )
 
+from ._batching import Batcher
 from ._events import Event, Kind
 from ._store import (
     ActivityOutcome,
@@ -52,6 +53,8 @@ INSTANCE_COLUMNS = (
     "failure, custom_status, scheduled_start_at, parent_instance_id, parent_task_id, "
     "parent_execution_id, history_length"
 )
+INSERT_CHUNK = 500
+"""Rows per multi-row statement: SQLite allows 32,766 parameters, and an instance row has 15."""
 TASK_COLUMNS = (
     "id, instance_id, execution_id, task_id, name, input, retry, attempt, first_attempt_at, "
     "workflow_name, trace"
@@ -140,7 +143,48 @@ class SqlStore(Store):
     # -- instances -----------------------------------------------------------------------
 
     async def create_instance(self, row: InstanceRow, start: Event, visible_at: float, replace: bool) -> None:
-        await self._write(self._create_instance, row, start, visible_at, replace)
+        if replace:
+            await self._write(self._create_instance, row, start, visible_at, replace)
+            return
+        # Starts that arrive together are created in one transaction (see _batching).
+        batcher = self.__dict__.get("_creates")
+        if batcher is None:
+            batcher = self.__dict__["_creates"] = Batcher(self._create_batch)
+        await batcher.submit((row, start, visible_at))
+
+    async def _create_batch(
+        self, items: list[tuple[InstanceRow, Event, float]]
+    ) -> list[BaseException | None]:
+        return await self._write(self._create_instances, items)
+
+    def _create_instances(
+        self, db: Db, items: list[tuple[InstanceRow, Event, float]]
+    ) -> list[BaseException | None]:
+        """Create new instances (never replacing one); an id in use gets InstanceExists."""
+        inserted = self._insert_instances(db, [row for row, _, _ in items])
+        taken = [row.instance_id for row, _, _ in items if row.instance_id not in inserted]
+        status = (
+            dict(
+                db.execute(
+                    f"SELECT instance_id, status FROM instances WHERE instance_id IN ({marks(taken)})", taken
+                ).fetchall()
+            )
+            if taken
+            else {}
+        )
+        results: list[BaseException | None] = []
+        starts = []
+        for row, start, visible_at in items:
+            if row.instance_id in inserted:
+                inserted.discard(row.instance_id)  # the same id twice in one batch: the first wins
+                starts.append((row.instance_id, visible_at, start.encode()))
+                results.append(None)
+            else:
+                results.append(InstanceExists(row.instance_id, status.get(row.instance_id)))
+        if starts:
+            db.executemany("INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)", starts)
+            self._notify(db)
+        return results
 
     def _create_instance(
         self, db: Db, row: InstanceRow, start: Event, visible_at: float, replace: bool
@@ -161,32 +205,70 @@ class SqlStore(Store):
         )
         self._notify(db)
 
+    @classmethod
+    def _insert_instance(cls, db: Db, row: InstanceRow) -> bool:
+        return bool(cls._insert_instances(db, [row]))
+
     @staticmethod
-    def _insert_instance(db: Db, row: InstanceRow) -> bool:
-        cursor = db.execute(
-            f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({marks(range(15))}) ON CONFLICT DO NOTHING",
-            (
-                row.instance_id,
-                row.workflow_name,
-                row.status.value,
-                row.execution_id,
-                row.created_at,
-                row.last_updated_at,
-                row.input,
-                row.output,
-                json.dumps(row.failure) if row.failure else None,
-                row.custom_status,
-                row.scheduled_start_at,
-                row.parent_instance_id,
-                row.parent_task_id,
-                row.parent_execution_id,
-                row.history_length,
-            ),
-        )
-        return cursor.rowcount == 1
+    def _insert_instances(db: Db, rows: list[InstanceRow]) -> set[str]:
+        """Insert the rows whose ids are free; returns the ids inserted."""
+        inserted: set[str] = set()
+        for at in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[at : at + INSERT_CHUNK]
+            values = ", ".join([f"({marks(range(15))})"] * len(chunk))
+            args = [
+                value
+                for row in chunk
+                for value in (
+                    row.instance_id,
+                    row.workflow_name,
+                    row.status.value,
+                    row.execution_id,
+                    row.created_at,
+                    row.last_updated_at,
+                    row.input,
+                    row.output,
+                    json.dumps(row.failure) if row.failure else None,
+                    row.custom_status,
+                    row.scheduled_start_at,
+                    row.parent_instance_id,
+                    row.parent_task_id,
+                    row.parent_execution_id,
+                    row.history_length,
+                )
+            ]
+            inserted.update(
+                r[0]
+                for r in db.execute(
+                    f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES {values} "
+                    "ON CONFLICT DO NOTHING RETURNING instance_id",
+                    args,
+                ).fetchall()
+            )
+        return inserted
 
     async def get_instance(self, instance_id: str) -> InstanceRow | None:
-        return await self._read(self._get_instance, instance_id)
+        # Reads that arrive together (many waiters starting at once) share one query.
+        batcher = self.__dict__.get("_gets")
+        if batcher is None:
+            batcher = self.__dict__["_gets"] = Batcher(self._get_batch)
+        row: InstanceRow | None = await batcher.submit(instance_id)
+        return row
+
+    async def _get_batch(self, instance_ids: list[str]) -> list[InstanceRow | BaseException | None]:
+        rows = await self._read(self._get_instances, sorted(set(instance_ids)))
+        return [rows.get(iid) for iid in instance_ids]
+
+    @staticmethod
+    def _get_instances(db: Db, instance_ids: list[str]) -> dict[str, InstanceRow]:
+        rows: dict[str, InstanceRow] = {}
+        for at in range(0, len(instance_ids), INSERT_CHUNK):
+            chunk = instance_ids[at : at + INSERT_CHUNK]
+            for found in db.execute(
+                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({marks(chunk)})", chunk
+            ):
+                rows[found[0]] = instance_row(found)
+        return rows
 
     @staticmethod
     def _get_instance(db: Db, instance_id: str) -> InstanceRow | None:
@@ -388,22 +470,44 @@ class SqlStore(Store):
         return await self._write(self._commit_turns, owner, commits)
 
     def _commit_turns(self, db: Db, owner: str, commits: list[TurnCommit]) -> list[str]:
-        stale = [c.instance_id for c in commits if not self._commit_one(db, owner, c)]
+        # The rows are locked (in one order, so that two batches cannot deadlock) before
+        # they are checked: a worker whose lease just expired and the one that took the
+        # instance over cannot both find the history where they left it.
+        ids = sorted({c.instance_id for c in commits})
+        found = {
+            r[0]: (r[1], r[2])
+            for r in db.execute(
+                "SELECT instance_id, history_length, lease_owner FROM instances "
+                f"WHERE instance_id IN ({marks(ids)}) ORDER BY instance_id{self.row_lock_clause}",
+                ids,
+            ).fetchall()
+        }
+        stale = [
+            c.instance_id for c in commits if not self._commit_one(db, owner, c, found.get(c.instance_id))
+        ]
         self._notify(db, [c.instance_id for c in commits if c.status_changed and c.instance_id not in stale])
         return stale
 
-    def _commit_one(self, db: Db, owner: str, c: TurnCommit) -> bool:
+    def _commit_one(self, db: Db, owner: str, c: TurnCommit, found: tuple[int, str | None] | None) -> bool:
+        """Apply one turn, given its instance's locked ``(history_length, lease_owner)``; False if stale."""
         iid = c.instance_id
-        found = db.execute(
-            "SELECT history_length, lease_owner FROM instances WHERE instance_id = ?", (iid,)
-        ).fetchone()
         if found is None:
-            # Purged while the turn ran (or never existed): drop its messages.
+            # Purged while the turn ran (or never existed): drop its messages and tasks.
             if c.consumed:
                 db.execute(f"DELETE FROM inbox WHERE id IN ({marks(c.consumed)})", c.consumed)
+            self._delete_locked_tasks(db, owner, [o.task.id for o in c.finished])
             return True
         if found[0] != c.expected_history_length or found[1] != owner:
+            self._finish_tasks(db, owner, c.finished)
             return False
+        if c.finished:
+            done = {o.task.id: o for o in c.finished}
+            deleted = self._delete_locked_tasks(db, owner, list(done))
+            if len(deleted) < len(done):
+                # A lock passed to another worker, which will deliver that result: this turn,
+                # which applied it, is refused; the results still owned go to the inbox.
+                self._deliver(db, [done[i] for i in sorted(deleted)])
+                return False
         base = c.expected_history_length
         if c.reset_history:
             db.execute("DELETE FROM history WHERE instance_id = ?", (iid,))
@@ -524,10 +628,10 @@ class SqlStore(Store):
         db.execute("UPDATE instances SET lease_owner = NULL WHERE lease_owner = ?", (owner,))
         db.execute("UPDATE tasks SET locked_by = NULL WHERE locked_by = ?", (owner,))
 
-    async def heartbeat(self, owner: str, now: float) -> None:
-        await self._write(self._heartbeat, owner, now)
+    async def heartbeat(self, owner: str, now: float, tasks: Collection[int]) -> None:
+        await self._write(self._heartbeat, owner, now, list(tasks))
 
-    def _heartbeat(self, db: Db, owner: str, now: float) -> None:
+    def _heartbeat(self, db: Db, owner: str, now: float, tasks: list[int]) -> None:
         # Rows locked by a commit in progress are skipped (that commit extends its own
         # lease); waiting on them in whatever order the scan meets them could deadlock.
         until = now + self.lease_seconds
@@ -536,11 +640,12 @@ class SqlStore(Store):
             f"SELECT instance_id FROM instances WHERE lease_owner = ?{self.lock_clause})",
             (until, owner),
         )
-        db.execute(
-            "UPDATE tasks SET locked_until = ? WHERE id IN ("
-            f"SELECT id FROM tasks WHERE locked_by = ?{self.lock_clause})",
-            (until, owner),
-        )
+        if tasks:
+            db.execute(
+                "UPDATE tasks SET locked_until = ? WHERE id IN ("
+                f"SELECT id FROM tasks WHERE id IN ({marks(tasks)}) AND locked_by = ?{self.lock_clause})",
+                (until, *tasks, owner),
+            )
 
     # -- activity tasks ------------------------------------------------------------------
 
@@ -579,25 +684,31 @@ class SqlStore(Store):
         done = {o.task.id: o for o in outcomes if o.retry_at is None}
         if not done:
             return
-        ids = list(done)
         # Deleting the task and delivering its result in one transaction: a result
         # is delivered once even though the activity may run twice. Tasks whose
         # lock passed to another worker are not deleted, so their results are not sent.
-        deleted = [
+        deleted = self._delete_locked_tasks(db, owner, list(done))
+        self._deliver(db, [done[i] for i in sorted(deleted)])
+
+    @staticmethod
+    def _delete_locked_tasks(db: Db, owner: str, ids: list[int]) -> set[int]:
+        """Delete the tasks still locked by ``owner``; returns the ids deleted."""
+        if not ids:
+            return set()
+        return {
             r[0]
             for r in db.execute(
                 f"DELETE FROM tasks WHERE id IN ({marks(ids)}) AND locked_by = ? RETURNING id", [*ids, owner]
             ).fetchall()
-        ]
-        messages = [done[i] for i in sorted(deleted) if done[i].message is not None]
+        }
+
+    def _deliver(self, db: Db, outcomes: list[ActivityOutcome]) -> None:
+        """Put finished tasks' results in their instances' inboxes."""
+        messages = [(o.task.instance_id, o.message) for o in outcomes if o.message is not None]
         if messages:
             db.executemany(
                 "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
-                [
-                    (o.task.instance_id, o.message.timestamp, o.message.encode())
-                    for o in messages
-                    if o.message
-                ],
+                [(iid, message.timestamp, message.encode()) for iid, message in messages],
             )
             self._notify(db)
 

@@ -11,7 +11,7 @@ applies a batch of them in one transaction (group commit).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -165,6 +165,14 @@ class TurnCommit:
     terminate_children: str | None = None
     """When set, a TerminateRequested with this reason goes to every unfinished child."""
     workflow_name: str | None = None
+    finished: list[ActivityOutcome] = field(default_factory=list)
+    """Activity results this turn applied straight from the worker that ran them (not via the inbox).
+
+    Their tasks are deleted with the turn: one transaction per step instead of
+    two. If the turn is refused (stale, or a task's lock passed to another
+    worker), the results the worker still owns go to the inbox instead, as
+    :meth:`Store.finish_tasks` would deliver them.
+    """
 
 
 @dataclass
@@ -275,8 +283,9 @@ class Store(ABC):
     async def commit_turns(self, owner: str, commits: list[TurnCommit]) -> list[str]:
         """Apply the turns in one transaction; returns the ids of turns refused as stale.
 
-        A turn is stale when its instance's history changed since it was read, or
-        ``owner`` no longer holds the instance's lease.
+        A turn is stale when its instance's history changed since it was read,
+        ``owner`` no longer holds the instance's lease, or (for a turn with
+        ``finished`` results) ``owner`` lost the lock of one of those tasks.
         """
 
     @abstractmethod
@@ -288,8 +297,13 @@ class Store(ABC):
         """Give up every lease and task lock of ``owner`` (a clean shutdown)."""
 
     @abstractmethod
-    async def heartbeat(self, owner: str, now: float) -> None:
-        """Extend the leases and task locks ``owner`` holds."""
+    async def heartbeat(self, owner: str, now: float, tasks: Collection[int]) -> None:
+        """Extend the instance leases ``owner`` holds, and its locks on ``tasks`` (those it runs).
+
+        Only running tasks are named: a task locked by ``owner`` that it does not
+        run (inserted locked by a commit whose answer was lost) lets its lock
+        expire and is claimed again, rather than held for ever.
+        """
 
     @abstractmethod
     async def claim_tasks(self, owner: str, now: float, limit: int) -> list[ActivityTask]:
