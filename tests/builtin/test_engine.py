@@ -157,6 +157,38 @@ async def client(
         await drop_schema(conninfo, schema)
 
 
+@wf.workflow
+def three_adds(ctx: turnout.WorkflowContext, x: int) -> Any:
+    for _ in range(3):
+        x = yield ctx.call_activity(add, input=x)
+    return x
+
+
+async def test_each_step_is_one_transaction(
+    client: turnout.AsyncWorkflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start's first turn is run by the process that made it, without a claim, and each
+    activity's result is applied by the worker that ran it, in the commit that deletes its task."""
+    store = client.component.engine.store  # type: ignore[attr-defined]
+    calls: dict[str, int] = {}
+
+    def counted(name: str) -> Any:
+        method = getattr(store, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return await method(*args, **kwargs)
+
+        return call
+
+    for name in ("commit_turns", "finish_tasks"):
+        monkeypatch.setattr(store, name, counted(name))
+    state = await client.wait(await client.start(three_adds, 0), timeout=10)
+    assert state.output == 3
+    assert calls.get("commit_turns") == 4  # the first turn, then one per step
+    assert "finish_tasks" not in calls  # no result went through the inbox
+
+
 async def test_durable_retries_count_attempts(client: turnout.AsyncWorkflowClient) -> None:
     key = uuid.uuid4().hex
     iid = await client.start(with_retry, key)

@@ -129,6 +129,16 @@ async def test_starts_and_reads_that_arrive_together_are_answered_each(store: St
     assert len(await messages_of(store, "i599")) == 1
 
 
+async def test_a_start_can_be_leased_to_the_worker_that_made_it(store: Store) -> None:
+    made = row("a")
+    message_id = await store.create_instance(made, start(), T0, False, lease_to="maker")
+    assert await store.ready_instances("other", T0 + 1, 10, set()) == []  # the maker turns it
+    [work] = await store.load_turns(["a"], T0 + 1, set())
+    assert [m for m, _ in work.messages] == [message_id]
+    # If the maker dies before the turn, its lease runs out and another worker claims the start.
+    assert await store.ready_instances("other", T0 + 1 + store.lease_seconds, 10, set()) == ["a"]
+
+
 async def test_replace_only_finished_instances(store: Store) -> None:
     await create(store, "a")
     with pytest.raises(turnout.InstanceExists):

@@ -24,8 +24,11 @@ class Batcher(Generic[I, R]):
     by ``run`` itself fails the whole batch.
     """
 
-    def __init__(self, run: Callable[[list[I]], Awaitable[list[R | BaseException]]]) -> None:
+    def __init__(
+        self, run: Callable[[list[I]], Awaitable[list[R | BaseException]]], *, limit: int = 256
+    ) -> None:
         self._run = run
+        self._limit = limit  # a bound on the rows one transaction holds in memory at once
         self._queue: list[tuple[I, asyncio.Future[R]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -40,7 +43,7 @@ class Batcher(Generic[I, R]):
     async def _drain(self) -> None:
         try:
             while self._queue:
-                batch, self._queue = self._queue, []
+                batch, self._queue = self._queue[: self._limit], self._queue[self._limit :]
                 try:
                     results = await self._run([item for item, _ in batch])
                 except BaseException as exc:

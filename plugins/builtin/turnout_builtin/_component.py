@@ -174,12 +174,20 @@ class BuiltinWorkflowComponent(WorkflowComponent):
             data=data,
             details={"trace": trace} if trace else None,
         )
-        await self.store.create_instance(row, start, start_at or now, request.replace)
+        if start_at is not None:
+            await self.store.create_instance(row, start, start_at, request.replace)
+            if request.replace:
+                self.engine.forget([instance_id])
+            self.engine.expect(start_at)
+            self.engine.wake(instance_id)
+            return instance_id
+        # Leased to this process, which runs the first turn without claiming it.
+        message_id = await self.store.create_instance(
+            row, start, now, request.replace, lease_to=self.engine.owner
+        )
         if request.replace:
             self.engine.forget([instance_id])
-        if start_at is not None:
-            self.engine.expect(start_at)
-        self.engine.wake(instance_id)
+        self.engine.started(row, start, message_id)
         return instance_id
 
     async def get(self, instance_id: str) -> WorkflowState | None:

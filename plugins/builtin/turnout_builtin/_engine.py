@@ -186,6 +186,8 @@ class Engine:
         # for one of them is applied at once and committed with the task's deletion (see
         # _direct_turns), rather than sent through the inbox to be turned later.
         self._hot: dict[str, _Hot] = {}
+        self._starts: list[TurnWork] = []  # first turns of instances started here (see started)
+        self._claim_wanted = True  # whether the turn loop's next pass asks the store for messages
         self.stats = {"turns": 0, "replays": 0, "activities": 0, "commits": 0}
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -262,6 +264,22 @@ class Engine:
             self._woken_all = True
         else:
             self._unpark([instance_id])
+        self._want_turns()
+
+    def _want_turns(self) -> None:
+        """Messages may be waiting in the store: the turn loop claims them at its next pass."""
+        self._claim_wanted = True
+        self._turn_wakeup.set()
+
+    def started(self, row: InstanceRow, start: Event, message_id: int) -> None:
+        """An instance this process just created, leased to it: its first turn needs no claim.
+
+        The start message is in the store already, so if this process dies
+        before the turn, the lease expires and any worker claims it.
+        """
+        self._starts.append(
+            TurnWork(instance=row, instance_id=row.instance_id, messages=[(message_id, start)], history=[])
+        )
         self._turn_wakeup.set()
 
     def _unpark(self, instance_ids: Collection[str]) -> None:
@@ -386,27 +404,37 @@ class Engine:
             self._woken.clear()
             self._woken_all = False
             now = time.time()
-            # The cache is consulted from the store's thread: a run evicted meanwhile is
-            # caught below (no history was read for it) and replayed.
-            works = await self.store.claim_turns(
-                self.owner,
-                now,
-                self.batch_size,
-                self._parked | self._remote_busy | self._busy,
-                self._cache.__contains__,
-            )
-            if works:
-                await self._run_turns(works, now)
-                if len(works) == self.batch_size:
-                    # A full batch: more may be waiting. Yield first: a store may answer
-                    # without ever suspending (SQLite does), and the other loops must run.
-                    await asyncio.sleep(0)
-                    continue
+            starts, self._starts = self._starts[: self.batch_size], self._starts[self.batch_size :]
+            if starts:
+                # A run already cached was started by a claim that got there first.
+                await self._run_turns([w for w in starts if w.instance_id not in self._cache], now)
+                if self._starts:
+                    self._turn_wakeup.set()  # more starts than one batch: the next pass takes them
+            if self._claim_wanted or not starts:
+                self._claim_wanted = False
+                # The cache is consulted from the store's thread: a run evicted meanwhile is
+                # caught below (no history was read for it) and replayed.
+                works = await self.store.claim_turns(
+                    self.owner,
+                    now,
+                    self.batch_size,
+                    self._parked | self._remote_busy | self._busy,
+                    self._cache.__contains__,
+                )
+                if works:
+                    await self._run_turns(works, now)
+                    if len(works) == self.batch_size:
+                        # A full batch: more may be waiting. Yield first: a store may answer
+                        # without ever suspending (SQLite does), and the other loops must run.
+                        self._claim_wanted = True
+                        await asyncio.sleep(0)
+                        continue
             # Everything visible was taken (a shorter batch): what comes next wakes this loop
             # (a commit here, a notification, a timer that falls due), so it sleeps, rather
             # than asking the store again at once and finding nothing.
             await self._sleep(self._turn_wakeup)
             if not self._turn_wakeup.is_set():
+                self._claim_wanted = True  # a timer fell due, or it is time to poll
                 self._parked.clear()  # a quiet poll: look again at what others may have sent
 
     async def _run_turns(self, works: list[TurnWork], now: float) -> None:
@@ -525,7 +553,7 @@ class Engine:
         if wake_activities:
             self._activity_wakeup.set()
         if wake_turns:
-            self._turn_wakeup.set()
+            self._want_turns()
         return stale
 
     def _advance_hot(self, row: InstanceRow | None, commit: TurnCommit, launched: list[ActivityTask]) -> None:
@@ -1018,7 +1046,7 @@ class Engine:
         delivered = [o.task.instance_id for o in batch if o.message is not None]
         self._unpark(delivered)
         if delivered:
-            self._turn_wakeup.set()
+            self._want_turns()
         retries = [o.retry_at for o in batch if o.retry_at is not None]
         if retries:
             self.expect(min(retries))

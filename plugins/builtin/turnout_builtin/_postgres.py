@@ -104,6 +104,17 @@ class _Db:
         with self._conn.cursor() as cursor:
             cursor.executemany(_pg(sql), list(rows))  # type: ignore[arg-type]
 
+    def returning_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        # One round trip for the lot (pipelined), one result set per row.
+        returned = []
+        with self._conn.cursor() as cursor:
+            cursor.executemany(_pg(sql), list(rows), returning=True)  # type: ignore[arg-type]
+            while True:
+                returned.append(cursor.fetchone())
+                if not cursor.nextset():
+                    break
+        return returned
+
 
 class PostgresStore(SqlStore):
     """The built-in engine's state in a PostgreSQL schema."""
@@ -160,7 +171,9 @@ class PostgresStore(SqlStore):
             with self._pool.connection() as conn:
                 if not write:
                     return fn(_Db(conn), *args)
-                with conn.transaction():
+                # Pipeline mode: statements whose results are not read go without waiting
+                # for the server, so a transaction costs a few round trips, not one per statement.
+                with conn.pipeline(), conn.transaction():
                     return fn(_Db(conn), *args)
         except psycopg.OperationalError as exc:
             # The server restarted or the network failed: the caller may retry.

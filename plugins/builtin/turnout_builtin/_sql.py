@@ -19,6 +19,7 @@ import base64
 import json
 from abc import abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from turnout import (
@@ -53,12 +54,22 @@ INSTANCE_COLUMNS = (
     "failure, custom_status, scheduled_start_at, parent_instance_id, parent_task_id, "
     "parent_execution_id, history_length"
 )
-INSERT_CHUNK = 500
-"""Rows per multi-row statement: SQLite allows 32,766 parameters, and an instance row has 15."""
+IN_CHUNK = 500
+"""Values per ``IN (...)`` list: far below SQLite's limit of 32,766 parameters."""
 TASK_COLUMNS = (
     "id, instance_id, execution_id, task_id, name, input, retry, attempt, first_attempt_at, "
     "workflow_name, trace"
 )
+
+
+@dataclass
+class _NewInstance:
+    """One start: the row, its start message and when that is visible, and the worker it is leased to."""
+
+    row: InstanceRow
+    start: Event
+    visible_at: float
+    lease_to: str | None
 
 
 class Cursor(Protocol):
@@ -76,6 +87,14 @@ class Db(Protocol):
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor: ...
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+    def returning_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """Run a statement with ``RETURNING`` once per row; the first returned row of each, or None."""
+        ...
+
+
+def _chunks(items: list[T]) -> Iterator[list[T]]:
+    for at in range(0, len(items), IN_CHUNK):
+        yield items[at : at + IN_CHUNK]
 
 
 def marks(items: Iterable[Any]) -> str:
@@ -142,27 +161,26 @@ class SqlStore(Store):
 
     # -- instances -----------------------------------------------------------------------
 
-    async def create_instance(self, row: InstanceRow, start: Event, visible_at: float, replace: bool) -> None:
+    async def create_instance(
+        self, row: InstanceRow, start: Event, visible_at: float, replace: bool, *, lease_to: str | None = None
+    ) -> int:
+        item = _NewInstance(row, start, visible_at, lease_to)
         if replace:
-            await self._write(self._create_instance, row, start, visible_at, replace)
-            return
+            return await self._write(self._replace_instance, item)
         # Starts that arrive together are created in one transaction (see _batching).
         batcher = self.__dict__.get("_creates")
         if batcher is None:
             batcher = self.__dict__["_creates"] = Batcher(self._create_batch)
-        await batcher.submit((row, start, visible_at))
+        message_id: int = await batcher.submit(item)
+        return message_id
 
-    async def _create_batch(
-        self, items: list[tuple[InstanceRow, Event, float]]
-    ) -> list[BaseException | None]:
+    async def _create_batch(self, items: list[_NewInstance]) -> list[int | BaseException]:
         return await self._write(self._create_instances, items)
 
-    def _create_instances(
-        self, db: Db, items: list[tuple[InstanceRow, Event, float]]
-    ) -> list[BaseException | None]:
+    def _create_instances(self, db: Db, items: list[_NewInstance]) -> list[int | BaseException]:
         """Create new instances (never replacing one); an id in use gets InstanceExists."""
-        inserted = self._insert_instances(db, [row for row, _, _ in items])
-        taken = [row.instance_id for row, _, _ in items if row.instance_id not in inserted]
+        inserted = self._insert_instances(db, [i.row for i in items], [self._lease(i) for i in items])
+        taken = [i.row.instance_id for i in items if i.row.instance_id not in inserted]
         status = (
             dict(
                 db.execute(
@@ -172,54 +190,70 @@ class SqlStore(Store):
             if taken
             else {}
         )
-        results: list[BaseException | None] = []
-        starts = []
-        for row, start, visible_at in items:
-            if row.instance_id in inserted:
-                inserted.discard(row.instance_id)  # the same id twice in one batch: the first wins
-                starts.append((row.instance_id, visible_at, start.encode()))
-                results.append(None)
-            else:
-                results.append(InstanceExists(row.instance_id, status.get(row.instance_id)))
-        if starts:
-            db.executemany("INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)", starts)
-            self._notify(db)
-        return results
+        created = []
+        for item in items:
+            if item.row.instance_id in inserted:
+                inserted.discard(item.row.instance_id)  # the same id twice in one batch: the first wins
+                created.append(item)
+        message_ids = self._insert_starts(db, created)
+        return [
+            message_ids[id(item)]
+            if id(item) in message_ids
+            else InstanceExists(item.row.instance_id, status.get(item.row.instance_id))
+            for item in items
+        ]
 
-    def _create_instance(
-        self, db: Db, row: InstanceRow, start: Event, visible_at: float, replace: bool
-    ) -> None:
+    def _replace_instance(self, db: Db, item: _NewInstance) -> int:
+        iid = item.row.instance_id
         existing = db.execute(
-            f"SELECT status FROM instances WHERE instance_id = ?{self.row_lock_clause}",
-            (row.instance_id,),
+            f"SELECT status FROM instances WHERE instance_id = ?{self.row_lock_clause}", (iid,)
         ).fetchone()
         if existing is not None:
-            if not (replace and existing[0] in TERMINAL):
-                raise InstanceExists(row.instance_id, existing[0])
-            self._delete_instances(db, self._family(db, row.instance_id))
-        if not self._insert_instance(db, row):
-            raise InstanceExists(row.instance_id)  # created concurrently by another worker
-        db.execute(
-            "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
-            (row.instance_id, visible_at, start.encode()),
+            if existing[0] not in TERMINAL:
+                raise InstanceExists(iid, existing[0])
+            self._delete_instances(db, self._family(db, iid))
+        if not self._insert_instances(db, [item.row], [self._lease(item)]):
+            raise InstanceExists(iid)  # created concurrently by another worker
+        return self._insert_starts(db, [item])[id(item)]
+
+    def _lease(self, item: _NewInstance) -> tuple[str | None, float | None]:
+        if item.lease_to is None:
+            return None, None
+        return item.lease_to, item.row.created_at + self.lease_seconds
+
+    def _insert_starts(self, db: Db, items: list[_NewInstance]) -> dict[int, int]:
+        """The start messages of new instances; returns their inbox ids by ``id(item)``."""
+        if not items:
+            return {}
+        returned = db.returning_many(
+            "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?) RETURNING id",
+            [(i.row.instance_id, i.visible_at, i.start.encode()) for i in items],
         )
         self._notify(db)
+        return {id(item): r[0] for item, r in zip(items, returned, strict=True)}
 
     @classmethod
     def _insert_instance(cls, db: Db, row: InstanceRow) -> bool:
         return bool(cls._insert_instances(db, [row]))
 
     @staticmethod
-    def _insert_instances(db: Db, rows: list[InstanceRow]) -> set[str]:
-        """Insert the rows whose ids are free; returns the ids inserted."""
-        inserted: set[str] = set()
-        for at in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[at : at + INSERT_CHUNK]
-            values = ", ".join([f"({marks(range(15))})"] * len(chunk))
-            args = [
-                value
-                for row in chunk
-                for value in (
+    def _insert_instances(
+        db: Db, rows: list[InstanceRow], leases: list[tuple[str | None, float | None]] | None = None
+    ) -> set[str]:
+        """Insert the rows whose ids are free (leased to a worker where given); returns the ids inserted.
+
+        One statement run per row rather than one statement of many rows: drivers
+        and servers cache statements by their text, and a batch of each size would
+        be a new text.
+        """
+        if not rows:
+            return set()
+        leases = leases or [(None, None)] * len(rows)
+        returned = db.returning_many(
+            f"INSERT INTO instances ({INSTANCE_COLUMNS}, lease_owner, lease_expires) "
+            f"VALUES ({marks(range(17))}) ON CONFLICT DO NOTHING RETURNING instance_id",
+            [
+                (
                     row.instance_id,
                     row.workflow_name,
                     row.status.value,
@@ -235,17 +269,13 @@ class SqlStore(Store):
                     row.parent_task_id,
                     row.parent_execution_id,
                     row.history_length,
+                    owner,
+                    expires,
                 )
-            ]
-            inserted.update(
-                r[0]
-                for r in db.execute(
-                    f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES {values} "
-                    "ON CONFLICT DO NOTHING RETURNING instance_id",
-                    args,
-                ).fetchall()
-            )
-        return inserted
+                for row, (owner, expires) in zip(rows, leases, strict=True)
+            ],
+        )
+        return {r[0] for r in returned if r is not None}
 
     async def get_instance(self, instance_id: str) -> InstanceRow | None:
         # Reads that arrive together (many waiters starting at once) share one query.
@@ -262,8 +292,7 @@ class SqlStore(Store):
     @staticmethod
     def _get_instances(db: Db, instance_ids: list[str]) -> dict[str, InstanceRow]:
         rows: dict[str, InstanceRow] = {}
-        for at in range(0, len(instance_ids), INSERT_CHUNK):
-            chunk = instance_ids[at : at + INSERT_CHUNK]
+        for chunk in _chunks(instance_ids):
             for found in db.execute(
                 f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({marks(chunk)})", chunk
             ):

@@ -88,6 +88,10 @@ class _Db:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
 
+    def returning_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        # In-process: a call per row costs microseconds (sqlite3's executemany cannot return rows).
+        return [self._conn.execute(sql, row).fetchone() for row in rows]
+
 
 class SqliteStore(SqlStore):
     """The built-in engine's state in one SQLite file (or in memory, for tests)."""

@@ -231,10 +231,14 @@ class Store(ABC):
         """Take over work left by dead workers (the owner is this worker)."""
 
     @abstractmethod
-    async def create_instance(self, row: InstanceRow, start: Event, visible_at: float, replace: bool) -> None:
+    async def create_instance(
+        self, row: InstanceRow, start: Event, visible_at: float, replace: bool, *, lease_to: str | None = None
+    ) -> int:
         """Insert a new instance and its start message; InstanceExists if the id is taken.
 
-        With ``replace``, a finished instance of that id is purged first.
+        With ``replace``, a finished instance of that id is purged first. With
+        ``lease_to``, the instance is created leased to that worker, which can
+        run its first turn without claiming it. Returns the start message's inbox id.
         """
 
     @abstractmethod
