@@ -689,9 +689,9 @@ class Engine:
             run.replay(work.history or [])
             if work.history:
                 self.stats["replays"] += 1
-        return self._traced_turn(row, run, events, stale_ids, id_of, now)
+        return self._apply_turn(row, run, events, stale_ids, id_of, now)
 
-    def _traced_turn(
+    def _apply_turn(
         self,
         row: InstanceRow,
         run: WorkflowRun,
@@ -708,9 +708,9 @@ class Engine:
             parent=parent,
             attributes={"turnout.instance_id": row.instance_id, "turnout.messages": len(events)},
         ):
-            return self._apply_turn(row, run, events, stale_ids, id_of, now)
+            return self._commit_of_turn(row, run, events, stale_ids, id_of, now)
 
-    def _apply_turn(
+    def _commit_of_turn(
         self,
         row: InstanceRow,
         run: WorkflowRun,
@@ -1114,7 +1114,7 @@ class Engine:
             for iid, outcomes in groups.items():
                 row = self._hot[iid].row
                 events = [o.message for o in outcomes if o.message is not None]
-                commit, run = self._traced_turn(row, self._cache[iid], events, [], {}, now)
+                commit, run = self._apply_turn(row, self._cache[iid], events, [], {}, now)
                 if commit is None:
                     plain += outcomes
                     continue
