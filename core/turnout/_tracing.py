@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -44,10 +45,17 @@ def enabled() -> bool:
         return True
     if trace is None:
         return False
-    if getattr(trace, "_TRACER_PROVIDER", True) is None and "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ:
+    if getattr(trace, "_TRACER_PROVIDER", True) is None and not _provider_named_in_environment():
         return False  # the common case, without OpenTelemetry's own environment lookups
     _seen_provider = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     return _seen_provider
+
+
+@functools.cache
+def _provider_named_in_environment() -> bool:
+    # Read once (a miss in os.environ costs a raised KeyError, on every step of every
+    # workflow): OpenTelemetry, too, reads it once, when a tracer is first asked for.
+    return "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 
 
 def current_carrier() -> Carrier | None:
