@@ -182,9 +182,14 @@ class BuiltinWorkflowComponent(WorkflowComponent):
             self.engine.wake(instance_id)
             return instance_id
         # Leased to this process, which runs the first turn without claiming it.
-        message_id = await self.store.create_instance(
-            row, start, now, request.replace, lease_to=self.engine.owner
-        )
+        self.engine.starting(instance_id)
+        try:
+            message_id = await self.store.create_instance(
+                row, start, now, request.replace, lease_to=self.engine.owner
+            )
+        except BaseException:
+            self.engine.not_starting(instance_id)
+            raise
         if request.replace:
             self.engine.forget([instance_id])
         self.engine.started(row, start, message_id)

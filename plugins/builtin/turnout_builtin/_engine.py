@@ -187,6 +187,7 @@ class Engine:
         # _direct_turns), rather than sent through the inbox to be turned later.
         self._hot: dict[str, _Hot] = {}
         self._starts: list[TurnWork] = []  # first turns of instances started here (see started)
+        self._starting: dict[str, int] = {}  # instances being started here, which claims leave alone
         self._claim_wanted = True  # whether the turn loop's next pass asks the store for messages
         self.stats = {"turns": 0, "replays": 0, "activities": 0, "commits": 0}
 
@@ -270,6 +271,23 @@ class Engine:
         """Messages may be waiting in the store: the turn loop claims them at its next pass."""
         self._claim_wanted = True
         self._turn_wakeup.set()
+
+    def starting(self, instance_id: str) -> None:
+        """This process is creating the instance and will run its first turn (:meth:`started`).
+
+        Until then no claim takes it: a claim could otherwise find its start
+        message between the commit and the call to :meth:`started`, and both
+        would run the first turn.
+        """
+        self._starting[instance_id] = self._starting.get(instance_id, 0) + 1
+
+    def not_starting(self, instance_id: str) -> None:
+        """The creation failed (or the first turn ran): claims may take the instance again."""
+        left = self._starting.get(instance_id, 0) - 1
+        if left > 0:
+            self._starting[instance_id] = left
+        else:
+            self._starting.pop(instance_id, None)
 
     def started(self, row: InstanceRow, start: Event, message_id: int) -> None:
         """An instance this process just created, leased to it: its first turn needs no claim.
@@ -406,8 +424,11 @@ class Engine:
             now = time.time()
             starts, self._starts = self._starts[: self.batch_size], self._starts[self.batch_size :]
             if starts:
-                # A run already cached was started by a claim that got there first.
-                await self._run_turns([w for w in starts if w.instance_id not in self._cache], now)
+                try:
+                    await self._run_turns(starts, now)
+                finally:
+                    for work in starts:
+                        self.not_starting(work.instance_id)
                 if self._starts:
                     self._turn_wakeup.set()  # more starts than one batch: the next pass takes them
             if self._claim_wanted or not starts:
@@ -418,17 +439,19 @@ class Engine:
                     self.owner,
                     now,
                     self.batch_size,
-                    self._parked | self._remote_busy | self._busy,
+                    self._parked | self._remote_busy | self._busy | set(self._starting),
                     self._cache.__contains__,
                 )
-                if works:
-                    await self._run_turns(works, now)
-                    if len(works) == self.batch_size:
-                        # A full batch: more may be waiting. Yield first: a store may answer
-                        # without ever suspending (SQLite does), and the other loops must run.
-                        self._claim_wanted = True
-                        await asyncio.sleep(0)
-                        continue
+                # One whose start began while the store answered is left to that start.
+                mine = [w for w in works if w.instance_id not in self._starting]
+                if mine:
+                    await self._run_turns(mine, now)
+                if len(works) == self.batch_size:
+                    # A full batch: more may be waiting. Yield first: a store may answer
+                    # without ever suspending (SQLite does), and the other loops must run.
+                    self._claim_wanted = True
+                    await asyncio.sleep(0)
+                    continue
             # Everything visible was taken (a shorter batch): what comes next wakes this loop
             # (a commit here, a notification, a timer that falls due), so it sleeps, rather
             # than asking the store again at once and finding nothing.
