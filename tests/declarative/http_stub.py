@@ -59,11 +59,12 @@ class Recorded:
 
 @dataclass
 class HttpStub:
-    """The running stub: its base ``url``, the ``requests`` it got, and failure injection."""
+    """The running stub: its ``url``, the ``requests`` it got, failure injection, served ``documents``."""
 
     url: str = ""
     requests: list[Recorded] = field(default_factory=list)
     failures: dict[str, list[int]] = field(default_factory=dict)
+    documents: dict[str, Any] = field(default_factory=dict)  # path -> the JSON a GET of it answers
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -98,6 +99,9 @@ class HttpStub:
                     injected = queued.pop(0) if queued else None
                 if injected is not None:
                     self._reply(injected, {"error": "injected failure"})
+                    return
+                if self.command == "GET" and parts.path in stub.documents:
+                    self._reply(200, stub.documents[parts.path])
                     return
                 status, payload = route(record)
                 self._reply(status, payload)

@@ -43,8 +43,18 @@ FILES, EXAMPLES = blocks(DOC.read_text())
 
 
 def test_the_doc_has_examples() -> None:
-    assert set(EXAMPLES) == {"order-approval", "validation", "components"}
-    assert set(FILES) == {"order-approval.yaml", "quotes-component.yaml", "quote.sw.yaml"}
+    assert set(EXAMPLES) == {"order-approval", "validation", "components", "schema-reference", "starts"}
+    assert set(FILES) == {
+        "order-approval.yaml",
+        "quotes-component.yaml",
+        "quote.sw.yaml",
+        "order.schema.json",
+        "priced-order.yaml",
+        "starts-component.yaml",
+        "heartbeat.start.yaml",
+        "big-order.start.yaml",
+        "audit.start.yaml",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))

@@ -112,12 +112,18 @@ def test_endpoint_rewriting_takes_the_longest_prefix() -> None:
 
 def test_public_exports() -> None:
     assert turnout.declarative.__all__ == [
+        "SCHEDULER_SUFFIX",
+        "ClientStarter",
         "Definition",
         "DefinitionError",
         "Settings",
+        "Starter",
         "load_definition",
         "parse_definition",
         "register",
+        "scheduler_id",
+        "start_schedule",
+        "starts_instances",
     ]
     assert issubclass(turnout.declarative.DefinitionError, turnout.InvalidArgument)
 

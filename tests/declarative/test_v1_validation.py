@@ -186,15 +186,17 @@ def test_definition_is_frozen() -> None:
         definition.name = "other"  # type: ignore[misc]
 
 
-def test_schemas_must_be_inline_json_schemas() -> None:
+def test_schemas_must_be_usable_json_schemas() -> None:
     text = (
-        HEADER + "input:\n  schema: {resource: {endpoint: 'https://example.com/schema.json'}}\n"
+        HEADER + "input:\n  schema: {resource: {endpoint: 'schema.json'}}\n"
         "do:\n  - a:\n      set: {x: 1}\n"
         "      output:\n        schema: {format: json, document: {type: 12}}\n"
     )
     found = problems(text)
     assert [path for path, _ in found] == ["/input/schema", "/do/0/a/output/schema"]
-    assert found[0][1].startswith("external schemas (schema.resource) are not supported")
+    assert found[0][1].startswith(
+        "endpoint 'schema.json': only a definition read from a file may name schema files"
+    )
     assert found[1][1].startswith("not a valid JSON Schema: 12 is not valid under any of the given schemas")
 
 

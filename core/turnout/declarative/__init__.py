@@ -8,5 +8,26 @@ effect is a Turnout activity. See docs/declarative.md.
 
 from ._api import load_definition, parse_definition, register
 from ._definition import Definition, DefinitionError, Settings
+from ._starts import (
+    SCHEDULER_SUFFIX,
+    ClientStarter,
+    Starter,
+    scheduler_id,
+    start_schedule,
+    starts_instances,
+)
 
-__all__ = ["Definition", "DefinitionError", "Settings", "load_definition", "parse_definition", "register"]
+__all__ = [
+    "SCHEDULER_SUFFIX",
+    "ClientStarter",
+    "Definition",
+    "DefinitionError",
+    "Settings",
+    "Starter",
+    "load_definition",
+    "parse_definition",
+    "register",
+    "scheduler_id",
+    "start_schedule",
+    "starts_instances",
+]

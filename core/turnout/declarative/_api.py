@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import turnout
 
 from ._definition import Definition, DefinitionError, Settings
 from ._effects import install
+from ._starts import SCHEDULER_SUFFIX, Starter, awaitless_runs, install_starts, schedule_of
 from ._v1_model import parse_v1
 
 
@@ -30,7 +32,7 @@ def load_definition(text_or_path: str | os.PathLike[str], *, source: str | None 
     never reads a file.
     """
     if isinstance(text_or_path, os.PathLike) or (
-        isinstance(text_or_path, str) and "\n" not in text_or_path and Path(text_or_path).is_file()
+        isinstance(text_or_path, str) and "\n" not in text_or_path and _is_file(text_or_path)
     ):
         path = Path(text_or_path)
         source = source or str(path)
@@ -40,6 +42,14 @@ def load_definition(text_or_path: str | os.PathLike[str], *, source: str | None 
             raise DefinitionError([("", f"cannot read the file: {exc}")], source=source) from None
         return parse_definition(text, source=source)
     return parse_definition(str(text_or_path), source=source)
+
+
+def _is_file(text: str) -> bool:
+    """Whether a one-line string names a file (JSON on one line may be too long to be a path at all)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def parse_definition(text: str, *, source: str | None = None) -> Definition:
@@ -109,6 +119,7 @@ class _RegistryState:
 
     settings: Settings
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    starter: Starter | None = None  # bound by the first register(..., starter=...)
 
 
 _STATES: weakref.WeakKeyDictionary[turnout.Workflows, _RegistryState] = weakref.WeakKeyDictionary()
@@ -120,27 +131,41 @@ def register(
     *,
     settings: Settings | None = None,
     name: str | None = None,
+    starter: Starter | None = None,
 ) -> str:
     """Register a workflow that interprets ``definition``; returns its name.
 
     The name is ``definition.name`` unless ``name`` is given (the built-in
     engine registers each stored version as ``name@version``).
 
-    The effect activities (HTTP, document fetch, emit) are installed once per
-    registry, bound to ``settings``: one registry has one set of settings.
-    Registering the same document twice is a no-op; another document under a
-    name already taken is refused.
+    The effect activities (HTTP, document fetch, emit, start) are installed
+    once per registry, bound to ``settings``: one registry has one set of
+    settings. ``starter`` is how the registry's declarative workflows start
+    independent instances (``run.await: false``, schedules, event starts); it
+    too is bound once per registry. A definition with a schedule or an event
+    start state also gets its scheduler, the workflow ``<name>:schedule``
+    (see :func:`start_schedule`). Registering the same document twice is a
+    no-op; another document under a name already taken is refused, and so is
+    a definition that must start instances when the registry has no starter.
     """
     state = _STATES.get(workflows)
     if state is None:
         state = _RegistryState(settings or Settings())
         install(workflows, state.settings)
+        install_starts(workflows, _starter_of(state))
         _STATES[workflows] = state
     elif settings is not None and settings != state.settings:
         raise ValueError(
             "this registry already runs declarative workflows with other settings; "
             "settings apply to a whole registry: pass the same Settings (or none) to every register() call"
         )
+    if starter is not None and starter is not state.starter:
+        if state.starter is not None:
+            raise ValueError(
+                "this registry already starts instances through another starter; a registry starts "
+                "instances through one starter (one component): pass the same one to every register() call"
+            )
+        state.starter = starter
     if name is not None and name != definition.name:
         definition = dataclasses.replace(definition, name=name)
     known = state.documents.get(definition.name)
@@ -156,6 +181,20 @@ def register(
             f"a workflow named '{definition.name}' is already registered (as code); "
             "declarative workflows take their name from document.name: rename one of them"
         )
+    awaitless = list(awaitless_runs(definition.document)) if definition.dialect == "1.0" else []
+    if awaitless and state.starter is None:
+        raise DefinitionError(
+            [
+                (
+                    pointer,
+                    "run.await: false starts an independent instance, and this registry has no starter: "
+                    "pass register(..., starter=...) (a turnout.AsyncWorkflowClient, or a "
+                    "turnout.declarative.ClientStarter bound once the runtime runs)",
+                )
+                for pointer in awaitless
+            ],
+            source=definition.source,
+        )
     if definition.dialect == "0.8":
         registered: str = _v08_module("_v08_run").register_v08(workflows, definition, state.settings)
     else:
@@ -163,5 +202,16 @@ def register(
 
         workflows.workflow(workflow_function(definition, state.settings), name=definition.name)
         registered = definition.name
+    schedule = schedule_of(definition)
+    if schedule is not None:
+        from ._scheduler import scheduler_function
+
+        scheduler = scheduler_function(definition, registered, schedule, state.settings)
+        workflows.workflow(scheduler, name=registered + SCHEDULER_SUFFIX)
     state.documents[definition.name] = definition.document
     return registered
+
+
+def _starter_of(state: _RegistryState) -> Callable[[], Starter | None]:
+    """The registry's starter as the start activity finds it: when it runs, so it may be bound late."""
+    return lambda: state.starter

@@ -21,10 +21,25 @@ import turnout
 
 from ._definition import Settings
 from ._faults import FaultFailure, failure_exception, make_fault
+from ._schemas import read_file
 
-HTTP_ACTIVITY = "turnout.declarative.http"
-FETCH_ACTIVITY = "turnout.declarative.fetch"
-EMIT_ACTIVITY = "turnout.declarative.emit"
+INTERNAL_PREFIX = "turnout.declarative."
+"""The interpreters' own activities: a definition cannot call them by name (see ``callable_by_name``)."""
+HTTP_ACTIVITY = INTERNAL_PREFIX + "http"
+FETCH_ACTIVITY = INTERNAL_PREFIX + "fetch"
+EMIT_ACTIVITY = INTERNAL_PREFIX + "emit"
+
+
+def callable_by_name(name: str) -> bool:
+    """Whether a definition may call the activity ``name`` as a named function.
+
+    Not the interpreters' own: the fetch activity reads files for schemas of
+    definitions read from files, and the start activity starts any workflow, so
+    a definition uploaded through the API must not reach them directly.
+    """
+    return not name.startswith(INTERNAL_PREFIX)
+
+
 ACTIVITY_NAMES = (HTTP_ACTIVITY, FETCH_ACTIVITY, EMIT_ACTIVITY)
 
 
@@ -146,7 +161,18 @@ def install(workflows: turnout.Workflows, settings: Settings) -> None:
         return content
 
     async def fetch(ctx: turnout.ActivityContext, request: dict[str, Any]) -> Any:
-        """A JSON or YAML document (an OpenAPI description), parsed."""
+        """A JSON or YAML document (an OpenAPI description, a JSON Schema), parsed.
+
+        A ``file`` (a ``file:`` URI) is read from disk instead: only the
+        interpreter sets it, for the schema files of a definition read from a
+        file (see ``_schemas.resource_uri``); a ``uri`` is always fetched over
+        HTTP, so an OpenAPI document's URL cannot read the worker's disk.
+        """
+        if "file" in request:
+            try:
+                return read_file(request["file"])
+            except ValueError as exc:
+                raise _communication_error(404, "Not Found", str(exc)) from None
         response = await send({**request, "method": "get"})
         if not 200 <= response.status_code <= 299:
             raise _communication_error(

@@ -25,7 +25,7 @@ import turnout
 from turnout._errors import WorkflowNotRegistered
 
 from ._definition import Settings
-from ._effects import EMIT_ACTIVITY, HTTP_ACTIVITY
+from ._effects import EMIT_ACTIVITY, HTTP_ACTIVITY, callable_by_name
 from ._expressions import ExpressionError, is_expression
 from ._v08_data import Expressions, MergeError, merge_into
 from ._v08_events import EventInbox, payload
@@ -412,6 +412,8 @@ class ActionRunner:
         return payload(self.wf.event(name), event)
 
     def _has_activity(self, name: str) -> bool:
+        if not callable_by_name(name):
+            return False  # the interpreter's own: never reached by a function's name
         try:
             self.workflows.get_activity(name)
         except WorkflowNotRegistered:

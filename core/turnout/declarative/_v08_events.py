@@ -57,6 +57,31 @@ def source_matches(pattern: str | None, source: Any) -> bool:
     return re.fullmatch(regex, source) is not None
 
 
+#: The key of the input a continued run gets when events or correlation values carry over.
+CONTINUED = "$turnout.continueAs"
+
+
+def continued_input(data: Any, events: list[dict[str, Any]], correlation: dict[str, Any]) -> Any:
+    """The input of the run that ``continueAs`` starts: ``data``, wrapped with what the inbox carries over.
+
+    Events the instance had received but not consumed live in the inbox's
+    buffer, not in the engine (the inbox's waits took them), so the engine's
+    ``save_events`` cannot carry them: they travel in the new run's input,
+    with the correlation values. With nothing to carry the input is ``data`` itself.
+    """
+    if not events and not correlation:
+        return data
+    return {CONTINUED: {"data": data, "events": events, "correlation": correlation}}
+
+
+def split_continued(raw: Any) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+    """``(data, events, correlation)`` of a run's input; the inverse of :func:`continued_input`."""
+    if isinstance(raw, Mapping) and set(raw) == {CONTINUED} and isinstance(raw[CONTINUED], Mapping):
+        carried = raw[CONTINUED]
+        return carried.get("data"), list(carried.get("events") or []), dict(carried.get("correlation") or {})
+    return raw, [], {}
+
+
 def payload(definition: EventDef, event: Mapping[str, Any]) -> Any:
     """What the workflow sees of a consumed event: its data, or the whole event (``dataOnly: false``)."""
     return event.get("data") if definition.data_only else dict(event)
@@ -130,6 +155,18 @@ class EventInbox:
                     event.get("source"),
                     event.get("id"),
                 )
+
+    # -- continuing as new ---------------------------------------------------------------------
+
+    def unconsumed(self) -> list[dict[str, Any]]:
+        """The events received and not yet taken by a state, in arrival order (for ``continueAs``)."""
+        self._drain()
+        return list(self._buffer)
+
+    def resume(self, events: list[dict[str, Any]], correlation: dict[str, Any]) -> None:
+        """Start from what a previous run carried over: its unconsumed events and correlation values."""
+        self._buffer = [*events, *self._buffer]
+        self.correlation.update(correlation)
 
     # -- taking events -------------------------------------------------------------------------
 

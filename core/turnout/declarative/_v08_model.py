@@ -29,6 +29,14 @@ from pydantic.alias_generators import to_camel
 
 from ._definition import Definition
 from ._durations import parse_duration as _parse_duration
+from ._schedule import (
+    Schedule,
+    ScheduleError,
+    check_timezone,
+    normalize_cron,
+    parse_interval,
+    parse_moment,
+)
 
 # -- durations -------------------------------------------------------------------------------
 
@@ -448,6 +456,73 @@ STATE_TYPES: dict[str, type[State]] = {
 }
 
 
+# -- the start schedule ----------------------------------------------------------------------
+
+
+def _schedule_check(check: Any, value: Any) -> Any:
+    """Run a ``_schedule`` check; its ScheduleError becomes a validation error with the same message."""
+    try:
+        check(value)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class CronDef(_Model):
+    """``start.schedule.cron``: an expression (``{expression, validUntil}``, or the expression alone)."""
+
+    expression: str
+    valid_until: str | None = None
+
+    @field_validator("expression")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        return _schedule_check(normalize_cron, value)
+
+    @field_validator("valid_until")
+    @classmethod
+    def _until(cls, value: str | None) -> str | None:
+        return None if value is None else _schedule_check(parse_moment, value)
+
+
+class StartSchedule(_Model):
+    """``start.schedule``: when instances start by themselves; a string is the ``interval``."""
+
+    interval: str | None = None
+    cron: CronDef | None = None
+    timezone: str = "UTC"
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        return None if value is None else _schedule_check(parse_interval, value)
+
+    @field_validator("cron", mode="before")
+    @classmethod
+    def _cron(cls, value: Any) -> Any:
+        return _as_object(value, "expression")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _schedule_check(check_timezone, value)
+
+    @model_validator(mode="after")
+    def _one(self) -> StartSchedule:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("expected exactly one of interval (e.g. 'R/PT1H') and cron")
+        return self
+
+    def schedule(self) -> Schedule:
+        """The normalized schedule the scheduler runs."""
+        if self.interval is not None:
+            return parse_interval(self.interval, self.timezone)
+        assert self.cron is not None
+        until = parse_moment(self.cron.valid_until, self.timezone) if self.cron.valid_until else None
+        cron = normalize_cron(self.cron.expression)
+        return Schedule("cron", cron=cron, timezone=self.timezone, until=until)
+
+
 # -- the workflow ----------------------------------------------------------------------------
 
 
@@ -459,6 +534,7 @@ class Workflow08(_Model):
     version: str | None = None
     spec_version: str | None = None
     start: str | None = None
+    start_schedule: StartSchedule | None = None  # ``start.schedule``, moved here by ``_shorthands``
     expression_lang: str = "jq"
     auto_retries: bool = False
     keep_active: bool = False
@@ -482,6 +558,9 @@ class Workflow08(_Model):
         start = value.get("start")
         if isinstance(start, dict):
             value["start"] = start.get("stateName")
+            if "schedule" in start:
+                schedule = start["schedule"]
+                value["startSchedule"] = {"interval": schedule} if isinstance(schedule, str) else schedule
         if isinstance(value.get("version"), (int, float)):
             value["version"] = str(value["version"])
         if isinstance(value.get("specVersion"), (int, float)):

@@ -48,6 +48,8 @@ def _pydantic_problems(exc: ValidationError, prefix: tuple[Any, ...]) -> list[tu
     problems = []
     for error in exc.errors():
         loc = [part for part in error["loc"] if not (isinstance(part, str) and "[" in part)]
+        if loc[:1] == ["startSchedule"]:  # the model keeps start.schedule beside start
+            loc = ["start", "schedule", *loc[1:]]
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "missing":
             message = "is required"
@@ -240,6 +242,12 @@ def _check_references(
         )
     if workflow.start is not None:
         yield from ref(workflow.start, state_names, "start state", "/start")
+    if workflow.start_schedule is not None and isinstance(parsed.get(workflow.start_state), EventState):
+        yield (
+            "/start/schedule",
+            "a scheduled start of an event start state is not supported: its events start instances "
+            "already (drop the schedule, or start with another state)",
+        )
     exec_timeout = workflow.timeouts.workflow_exec_timeout
     if exec_timeout is not None:
         yield from ref(

@@ -42,7 +42,7 @@ from ._v08_actions import (
     match_error,
 )
 from ._v08_data import get_path, merge, set_path
-from ._v08_events import payload
+from ._v08_events import continued_input, payload, split_continued
 from ._v08_model import (
     CallbackState,
     End,
@@ -61,15 +61,21 @@ from ._v08_parse import parse_workflow
 log = logging.getLogger("turnout.declarative")
 
 Flow = Transition | End | None
+#: The event a kept-active instance with no workflowExecTimeout waits for; it is never raised.
+KEEP_ACTIVE_EVENT = "turnout.declarative.keepActive"
 
 
 class _Interpreter(ActionRunner):
     """One run of a definition inside one workflow instance: the state machine (rebuilt on every replay)."""
 
+    ended: End | None = None  # the end the run reached (not set by a continueAs)
+
     # -- the state machine ---------------------------------------------------------------------
 
     def main(self, data: Any) -> Step:
         """Run from the start state to an end; the workflow's output is the last state's output."""
+        data, carried, correlation = split_continued(data)
+        self.inbox.resume(carried, correlation)
         data = {} if data is None else data
         self.data = data
         exec_timeout = self.wf.timeouts.workflow_exec_timeout
@@ -85,7 +91,10 @@ class _Interpreter(ActionRunner):
             if exec_timeout.interrupt:
                 scope = (deadline,)
         try:
-            return (yield from self._run_from(self.wf.start_state, data, scope, deadline))
+            output = yield from self._run_from(self.wf.start_state, data, scope, deadline)
+            if self.wf.keep_active and self.ended is not None and not self.ended.terminate:
+                output = yield from self._stay_active(output, deadline)
+            return output
         except WorkflowExecTimeout as exc:
             assert exec_timeout is not None
             if exec_timeout.run_before is None:
@@ -93,6 +102,24 @@ class _Interpreter(ActionRunner):
             self._log("workflowExecTimeout passed: running state %r before ending", exec_timeout.run_before)
             yield from self._run_from(exec_timeout.run_before, self.data, (), None)
             raise WorkflowExecTimeout(f"{exc} (ran state {exec_timeout.run_before!r} first)") from None
+
+    def _stay_active(self, output: Any, deadline: _Deadline | None) -> Step:
+        """``keepActive``: the path has ended, yet the instance lives on until its workflowExecTimeout.
+
+        0.8 runs one path at a time here, so nothing happens meanwhile: the
+        timeout, which is this instance's expected end, runs ``runBefore`` and
+        completes it with the path's output; without one, only a terminate
+        request from outside ends it.
+        """
+        self.ctx.set_custom_status({"state": self.state.name, "keepActive": True})
+        if deadline is None:
+            while True:  # an event nobody raises: the instance waits for terminate()
+                yield self.ctx.wait_for_external_event(KEEP_ACTIVE_EVENT)
+        yield deadline.timer
+        exec_timeout = self.wf.timeouts.workflow_exec_timeout
+        if exec_timeout is not None and exec_timeout.run_before is not None:
+            output = yield from self._run_from(exec_timeout.run_before, output, (), None)
+        return output
 
     def _run_from(
         self, name: str, data: Any, scope: tuple[_Deadline, ...], deadline: _Deadline | None
@@ -109,8 +136,11 @@ class _Interpreter(ActionRunner):
                     new_input = self._value_or_render(
                         follow, data, f"{self.where[state.name]}/end/continueAs/data"
                     )
-                    self.ctx.continue_as_new(data if follow is None else new_input)
+                    events, correlation = self.inbox.unconsumed(), dict(self.inbox.correlation)
+                    next_input = data if follow is None else new_input
+                    self.ctx.continue_as_new(continued_input(next_input, events, correlation))
                     return None
+                self.ended = flow
                 return data
             data = yield from self._leave(flow, data, scope)
             if deadline is not None and deadline.timer.is_complete:
@@ -375,7 +405,10 @@ class _Interpreter(ActionRunner):
 def register_v08(
     workflows: turnout.Workflows, definition: Definition, settings: Settings | None = None
 ) -> str:
-    """Register the workflow that interprets ``definition``, named by its ``id``; returns the name.
+    """Register the workflow that interprets ``definition``, named by ``definition.name``; returns the name.
+
+    That is the definition's ``id``, unless the caller renamed it (the built-in
+    engine registers each version as ``id@version``).
 
     The effect activities (emit, HTTP) are installed on ``workflows`` unless
     they already are.
@@ -389,5 +422,5 @@ def register_v08(
         return (yield from _Interpreter(ctx, workflow, workflows, settings).main(input))
 
     interpret.__qualname__ = interpret.__name__ = "serverless_workflow_08_" + re.sub(r"\W", "_", workflow.id)
-    workflows.workflow(interpret, name=workflow.id)
-    return workflow.id
+    workflows.workflow(interpret, name=definition.name)
+    return definition.name

@@ -12,12 +12,14 @@ are refused here with the reason, rather than failing mid-instance.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from ._definition import Definition
 from ._durations import DurationError, parse_duration
 from ._expressions import ExpressionError, check, is_expression
-from ._schemas import schema_problem
+from ._schedule import ScheduleError, normalize_cron, positive_duration, schedule_keys
+from ._schemas import schema_problem, source_folder
 
 #: Task types, in the order used to tell a task's type (``for`` and ``try`` also carry ``do``/``catch``).
 TASK_TYPES = ("for", "try", "fork", "call", "emit", "listen", "raise", "run", "set", "switch", "wait", "do")
@@ -49,6 +51,7 @@ _USE_SECTIONS = {
     "timeouts",
 }
 UNSUPPORTED_CALLS = ("grpc", "asyncapi", "a2a", "mcp")
+SCHEDULE_KINDS = ("every", "cron", "after", "on")
 _ERROR_FIELDS = ("type", "status", "title", "detail", "instance")
 
 
@@ -74,7 +77,7 @@ def parse_v1(document: dict[str, Any], source: str | None) -> Definition:
     """Validate a 1.0 document and wrap it; raises DefinitionError with every problem."""
     from ._definition import DefinitionError
 
-    problems = list(_Checker(document).problems())
+    problems = list(_Checker(document, source_folder(source)).problems())
     if problems:
         raise DefinitionError(problems, source=source)
     meta = document["document"]
@@ -91,8 +94,9 @@ def parse_v1(document: dict[str, Any], source: str | None) -> Definition:
 class _Checker:
     """One pass over a 1.0 document, yielding ``(pointer, message)`` for each problem."""
 
-    def __init__(self, document: Any) -> None:
+    def __init__(self, document: Any, base: Path | None = None) -> None:
         self.document = document
+        self.base = base  # the folder of the definition's file: where its schema files are
         use = document.get("use") if isinstance(document, Mapping) else None
         self.use: Mapping[str, Any] = use if isinstance(use, Mapping) else {}
 
@@ -132,11 +136,52 @@ class _Checker:
                 )
         if "timeout" in doc:
             yield from self.timeout(doc["timeout"], "/timeout")
+        if "schedule" in doc:
+            yield from self.schedule(doc["schedule"], "/schedule")
         yield from self.use_section()
         if "do" not in doc:
             yield "/do", "required: the list of tasks to run"
         else:
             yield from self.task_list(doc["do"], "/do")
+
+    # -- when instances start by themselves ------------------------------------------------------
+
+    def schedule(self, value: Any, path: str) -> Iterator[tuple[str, str]]:
+        """``schedule``: one of every, cron, after (literal durations) and on (events to consume)."""
+        if not isinstance(value, Mapping):
+            yield (
+                path,
+                "expected {every: <duration>}, {cron: <expression>}, {after: <duration>} or {on: {...}}",
+            )
+            return
+        value = schedule_keys(value)
+        unknown = sorted(set(value) - set(SCHEDULE_KINDS))
+        if unknown:
+            yield (
+                path,
+                f"unexpected key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: expected one of "
+                + (", ".join(SCHEDULE_KINDS)),
+            )
+        kinds = [kind for kind in SCHEDULE_KINDS if kind in value]
+        if len(kinds) != 1:
+            yield path, "expected exactly one of every, cron, after and on (Turnout does not combine them)"
+        for kind in kinds:
+            where = f"{path}/{kind}"
+            try:
+                if kind == "cron":
+                    normalize_cron(value[kind])
+                elif kind in ("every", "after"):
+                    positive_duration(value[kind])
+            except ScheduleError as exc:
+                yield where, str(exc)
+            if kind == "on":
+                on = value["on"]
+                if not isinstance(on, Mapping):
+                    yield where, "expected an event consumption strategy {one | any | all: ...}"
+                elif isinstance(on.get("any"), list) and not on["any"]:
+                    yield f"{where}/any", "expected at least one event filter: events are delivered by type"
+                else:
+                    yield from self.consumption(on, where)
 
     # -- reusable components -------------------------------------------------------------------
 
@@ -417,6 +462,11 @@ class _Checker:
                     f"run.{refused} is refused: a declarative workflow may not run processes on the host; "
                     "call an activity (call: <activity name>) or run.workflow instead",
                 )
+        if "await" in run and not isinstance(run["await"], bool):
+            yield (
+                f"{path}/run/await",
+                "expected true (wait for the workflow's output) or false (start it and go on)",
+            )
         if not any(k in run for k in ("shell", "container", "script")):
             workflow = run.get("workflow")
             if not isinstance(workflow, Mapping) or not workflow.get("name"):
@@ -579,7 +629,7 @@ class _Checker:
             yield path, f"expected a mapping with {' or '.join(sorted(keys))} (and schema)"
             return
         if "schema" in value:
-            problem = schema_problem(value["schema"])
+            problem = schema_problem(value["schema"], self.base)
             if problem:
                 yield f"{path}/schema", problem
         for key in keys:

@@ -21,6 +21,7 @@ import re
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -29,10 +30,11 @@ from turnout._version import __version__
 
 from ._definition import Definition, Settings
 from ._durations import DurationError, backoff_delay, jittered, parse_duration
-from ._effects import EMIT_ACTIVITY, FETCH_ACTIVITY, HTTP_ACTIVITY, authorization_header
+from ._effects import EMIT_ACTIVITY, FETCH_ACTIVITY, HTTP_ACTIVITY, authorization_header, callable_by_name
 from ._expressions import ExpressionError, evaluate, is_expression, unwrap, variables_in
 from ._faults import Fault, failure_exception, fault_from_failure, make_fault, same_type
-from ._schemas import violation
+from ._schemas import document_problem, endpoint_of, resource_uri, source_folder, violation
+from ._starts import START_ACTIVITY, fresh_run_id, start_request
 from ._v1_drive import interleave, with_deadline
 from ._v1_model import entries, escape, task_type
 from ._v1_openapi import base_url, find_operation
@@ -55,9 +57,10 @@ class _Scope:
 
 def workflow_function(definition: Definition, settings: Settings) -> Any:
     """The generator function registered under the definition's name."""
+    folder = source_folder(definition.source)  # once, here: replays never look at the disk
 
     def interpret(ctx: turnout.WorkflowContext, input: Any = None) -> Steps:
-        return (yield from _Interpreter(ctx, definition, settings, input).run())
+        return (yield from _Interpreter(ctx, definition, settings, input, folder).run())
 
     interpret.__name__ = interpret.__qualname__ = f"declarative:{definition.name}"
     interpret.__doc__ = (
@@ -95,10 +98,18 @@ class _Interpreter:
     """One run of one definition in one workflow instance."""
 
     def __init__(
-        self, ctx: turnout.WorkflowContext, definition: Definition, settings: Settings, raw: Any
+        self,
+        ctx: turnout.WorkflowContext,
+        definition: Definition,
+        settings: Settings,
+        raw: Any,
+        folder: Path | None = None,
     ) -> None:
         self.ctx = ctx
         self.document = definition.document
+        self.name = definition.name
+        self.folder = folder  # where the definition's schema files are (see _schemas)
+        self.schemas: dict[str, Any] = {}  # referenced schemas fetched by this run, by URI
         use = self.document.get("use")
         self.use: Mapping[str, Any] = use if isinstance(use, Mapping) else {}
         self.raw_input = raw
@@ -120,6 +131,7 @@ class _Interpreter:
             "secrets": self.secrets,
             "workflow": self.workflow,
             "runtime": self.runtime,
+            "authorization": None,  # a call task with authentication sets it (see _authenticate)
         }
         found.update(scope.variables)
         found.update({k: v for k, v in extra.items() if v is not _UNSET})
@@ -159,19 +171,53 @@ class _Interpreter:
             return self.eval(spec, data, variables, where)
         return self.render(spec, data, variables, where)
 
-    def _conform(self, holder: Any, value: Any, where: str) -> None:
+    def _conform(self, holder: Any, value: Any, where: str) -> Steps:
         """Check ``value`` against ``holder.schema``, if any: a validation error when it does not fit."""
-        if isinstance(holder, Mapping) and "schema" in holder:
-            problem = violation(holder["schema"], value)
-            if problem is not None:
-                raise Fault(
-                    make_fault(
-                        "validation",
-                        title="Schema validation failed",
-                        detail=problem,
-                        instance=f"{where}/schema",
-                    )
+        if not (isinstance(holder, Mapping) and "schema" in holder):
+            return
+        spec = holder["schema"]
+        where = f"{where}/schema"
+        schema = (
+            (yield from self._schema(spec["resource"], where)) if "resource" in spec else spec["document"]
+        )
+        problem = violation(schema, value)
+        if problem is not None:
+            raise Fault(
+                make_fault("validation", title="Schema validation failed", detail=problem, instance=where)
+            )
+
+    def _schema(self, resource: Mapping[str, Any], where: str) -> Steps:
+        """A referenced schema, fetched by an activity the first time this run needs it (see _schemas)."""
+        try:
+            uri = resource_uri(resource, self.folder)  # checked at load time, but the folder may be unknown
+        except ValueError as exc:
+            raise Fault(
+                make_fault("configuration", title="Unusable schema", detail=str(exc), instance=where)
+            ) from None
+        if uri in self.schemas:
+            return self.schemas[uri]
+        endpoint = resource["endpoint"]
+        request: dict[str, Any] = {"file": uri} if uri.startswith("file:") else {"uri": uri, "headers": {}}
+        if "uri" in request and isinstance(endpoint, Mapping) and "authentication" in endpoint:
+            variables = self.variables(_Scope())
+            self._authenticate(
+                request, endpoint["authentication"], None, variables, f"{where}/resource/endpoint"
+            )
+        about = f"the schema of '{self.name}' at {endpoint_of(resource)!r}"
+        try:
+            schema = yield from self._activity(FETCH_ACTIVITY, request, where)
+        except Fault as exc:
+            detail = f"{about} cannot be fetched: {exc.fault.get('detail', exc.fault.get('title'))}"
+            raise Fault({**exc.fault, "title": "Schema not available", "detail": detail}) from None
+        problem = document_problem(schema)
+        if problem is not None:
+            raise Fault(
+                make_fault(
+                    "configuration", title="Unusable schema", detail=f"{about}: {problem}", instance=where
                 )
+            )
+        self.schemas[uri] = schema
+        return schema
 
     def truthy(self, expression: Any, data: Any, variables: Mapping[str, Any], where: str) -> bool:
         result = self.eval(expression, data, variables, where)
@@ -184,7 +230,7 @@ class _Interpreter:
             data = self.raw_input
             input_spec = self.document.get("input")
             base = {"secrets": self.secrets, "workflow": self.workflow, "runtime": self.runtime}
-            self._conform(input_spec, data, "/input")
+            yield from self._conform(input_spec, data, "/input")
             if isinstance(input_spec, Mapping) and "from" in input_spec:
                 data = self.transform(input_spec["from"], data, base, "/input/from")
             steps = self.run_list(self.document["do"], "/do", data, _Scope())
@@ -197,7 +243,7 @@ class _Interpreter:
                 output = self.transform(
                     output_spec["as"], output, {**base, "context": self.context}, "/output/as"
                 )
-            self._conform(output_spec, output, "/output")
+            yield from self._conform(output_spec, output, "/output")
             return output
         except Fault as exc:
             raise failure_exception(exc.fault) from None
@@ -231,7 +277,7 @@ class _Interpreter:
             return raw, None
         data = raw
         input_spec = task.get("input")
-        self._conform(input_spec, raw, f"{path}/input")
+        yield from self._conform(input_spec, raw, f"{path}/input")
         own_input = isinstance(input_spec, Mapping) and "from" in input_spec
         if own_input:
             data = self.transform(input_spec["from"], raw, variables, f"{path}/input/from")
@@ -248,13 +294,13 @@ class _Interpreter:
         output_spec = task.get("output")
         if isinstance(output_spec, Mapping) and "as" in output_spec:
             output = self.transform(output_spec["as"], output, variables, f"{path}/output/as")
-        self._conform(output_spec, output, f"{path}/output")
+        yield from self._conform(output_spec, output, f"{path}/output")
         export = task.get("export")
         if isinstance(export, Mapping) and "as" in export:
             self.context = self.transform(
                 export["as"], output, {**variables, "output": output}, f"{path}/export/as"
             )
-            self._conform(export, self.context, f"{path}/export")
+            yield from self._conform(export, self.context, f"{path}/export")
         return output, flow if flow is not None else task.get("then")
 
     def _timeout(self, spec: Any, data: Any, variables: Mapping[str, Any], where: str) -> timedelta:
@@ -514,6 +560,14 @@ class _Interpreter:
             function_path = f"/use/functions/{escape(call)}"
             output, _ = yield from self.run_task(call, functions[call], function_path, payload, _Scope())
             return output, None
+        if not callable_by_name(call):
+            raise Fault(
+                make_fault(
+                    "configuration",
+                    detail=f"{call!r} is the interpreter's own activity and cannot be called by name",
+                    instance=f"{path}/call",
+                )
+            )
         payload = self.render(args, data, variables, f"{path}/with") if "with" in task else data
         return (yield from self._activity(call, payload, path)), None
 
@@ -528,18 +582,20 @@ class _Interpreter:
             else (endpoint["uri"], endpoint.get("authentication"))
         )
         uri = self._uri(uri_spec, data, variables, f"{where}/endpoint")
-        request: dict[str, Any] = {
-            "method": str(self.render(args["method"], data, variables, f"{where}/method")).lower(),
-            "uri": uri,
-            "headers": self.render(args.get("headers") or {}, data, variables, f"{where}/headers"),
-            "query": self.render(args.get("query") or {}, data, variables, f"{where}/query"),
-            "output": args.get("output", "content"),
-            "redirect": bool(args.get("redirect", False)),
-        }
+        request: dict[str, Any] = {"uri": uri, "headers": {}}
+        if auth is not None:  # resolved first: the rest of the task may read $authorization
+            where_auth = f"{where}/endpoint"
+            variables["authorization"] = self._authenticate(request, auth, data, variables, where_auth)
+        headers = self.render(args.get("headers") or {}, data, variables, f"{where}/headers")
+        request.update(
+            method=str(self.render(args["method"], data, variables, f"{where}/method")).lower(),
+            headers={**headers, **request["headers"]},
+            query=self.render(args.get("query") or {}, data, variables, f"{where}/query"),
+            output=args.get("output", "content"),
+            redirect=bool(args.get("redirect", False)),
+        )
         if "body" in args:
             request["body"] = self.render(args["body"], data, variables, f"{where}/body")
-        if auth is not None:
-            self._authenticate(request, auth, data, variables, f"{where}/endpoint")
         return request
 
     def _uri(self, spec: Any, data: Any, variables: Mapping[str, Any], where: str) -> str:
@@ -561,13 +617,16 @@ class _Interpreter:
         data: Any,
         variables: Mapping[str, Any],
         where: str,
-    ) -> None:
+    ) -> dict[str, Any]:
         """Add a basic or bearer policy (inline or from use.authentications) to ``request``.
 
+        Returns the ``$authorization`` descriptor, ``{scheme, parameter}``.
         Credentials written in the definition (or computed by expressions)
-        become the ``Authorization`` header. Credentials taken from a secret
-        (``basic: {use: name}``) travel as the secret's *name*: the activity
-        reads the value from ``Settings.secrets``, so it never enters the history.
+        become the ``Authorization`` header, and its parameter is the
+        descriptor's: it is in the history already, as the request's header.
+        Credentials taken from a secret (``basic: {use: name}``) travel as the
+        secret's *name*: the activity reads the value from ``Settings.secrets``,
+        so it never enters the history, and ``parameter`` is null.
         """
         if "use" in auth:
             where = f"/use/authentications/{escape(str(auth['use']))}"
@@ -576,12 +635,12 @@ class _Interpreter:
         policy = auth[scheme]
         if isinstance(policy, Mapping) and "use" in policy:
             request["secret"] = {"scheme": scheme, "name": str(policy["use"]), "instance": where}
-            return
+            return {"scheme": scheme.capitalize(), "parameter": None}
         policy = self.render(policy, data, variables, f"{where}/{scheme}")
-        request["headers"] = {
-            **request.get("headers", {}),
-            "Authorization": authorization_header(scheme, policy),
-        }
+        header = authorization_header(scheme, policy)
+        request["headers"] = {**request.get("headers", {}), "Authorization": header}
+        name, _, parameter = header.partition(" ")
+        return {"scheme": name, "parameter": parameter}
 
     def _openapi(self, args: Mapping[str, Any], path: str, data: Any, variables: dict[str, Any]) -> Steps:
         where = f"{path}/with"
@@ -639,7 +698,9 @@ class _Interpreter:
         if body is not _UNSET:
             request["body"] = body
         if "authentication" in args:
-            self._authenticate(request, args["authentication"], data, variables, f"{where}/authentication")
+            variables["authorization"] = self._authenticate(
+                request, args["authentication"], data, variables, f"{where}/authentication"
+            )
         return (yield from self._activity(HTTP_ACTIVITY, request, path))
 
     def task_run(
@@ -651,6 +712,13 @@ class _Interpreter:
             if "input" in workflow
             else data
         )
+        if task["run"].get("await") is False:
+            # Started by an activity, not as a child: it outlives this instance. The task's output
+            # is its transformed input, as the spec says.
+            name = str(workflow["name"])
+            request = start_request(name, payload, fresh_run_id(self.ctx, name))
+            yield from self._activity(START_ACTIVITY, request, path)
+            return data, None
         try:
             output = yield self.ctx.call_child_workflow(str(workflow["name"]), input=payload)
         except turnout.TaskFailedError as exc:
@@ -688,9 +756,15 @@ class _Interpreter:
         path: str,
         data: Any,
         variables: dict[str, Any],
+        waits: dict[str, turnout.Task[Any]] | None = None,
     ) -> Steps:
-        """Wait for events by type until the consumption strategy is met; unmatched events are dropped."""
-        waits: dict[str, turnout.Task[Any]] = {}
+        """Wait for events by type until the consumption strategy is met; unmatched events are dropped.
+
+        ``waits`` (one wait per type) is kept by a caller that consumes again and
+        again (the scheduler of ``schedule.on``): a wait left pending would
+        otherwise take the next event of its type.
+        """
+        waits = {} if waits is None else waits
         matched: list[Any] = [None] * len(filters)
         consumed: list[Any] = []
         correlations: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from turnout import (
     TERMINAL_STATUSES,
+    AsyncWorkflowClient,
     ComponentContext,
     ComponentError,
     ComponentKind,
@@ -74,6 +75,7 @@ class BuiltinWorkflowComponent(WorkflowComponent):
             base_dir=definitions_dir or Path.cwd(),
             settings=_declarative_settings(meta),
             component=self.name or "workflow.builtin",
+            client=AsyncWorkflowClient(self),
         )
         self.engine = Engine(
             store,
@@ -124,8 +126,10 @@ class BuiltinWorkflowComponent(WorkflowComponent):
         self.definitions.component = self.name or self.definitions.component
         await self.definitions.load()  # before the engine: recovered turns need their workflows
         await self.engine.start()
+        await self.definitions.start_schedules()  # once the engine runs: a takeover terminates
 
     async def close(self) -> None:
+        self.definitions.close()
         await self.engine.stop()
         if self._owns_store:
             await self.store.close()

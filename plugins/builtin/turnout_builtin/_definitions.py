@@ -6,6 +6,12 @@ stored. Starting by the bare ``name`` starts the latest version: files first
 (in the order the ``definitions`` patterns find them), then stored versions in
 the order they were stored. A definition without a version gets one from its
 content, so an edited file is a new version too.
+
+A definition with a schedule (or a 0.8 event start state) has a scheduler
+instance, ``<name>__schedule``, which starts its runs through this component.
+The latest version of each name decides it: once the engine runs, and after
+each ``put``, it is started, or taken over from an older version (whose
+scheduler is terminated), or stopped when the latest version has no schedule.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ from __future__ import annotations
 import glob
 import hashlib
 import time
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from turnout import (
+    AsyncWorkflowClient,
     ComponentError,
     DefinitionExists,
     DefinitionNotFound,
@@ -32,6 +40,13 @@ if TYPE_CHECKING:
     from turnout.declarative import Definition, Settings
 
 VERSION_SEPARATOR = "@"
+SCHEDULER_SUFFIX = ":schedule"
+"""``turnout.declarative.SCHEDULER_SUFFIX``, known here without importing the declarative layer."""
+
+
+#: Per registry: the starter of its declarative workflows, and the component that starts their instances.
+_STARTERS: weakref.WeakKeyDictionary[Workflows, Any] = weakref.WeakKeyDictionary()
+_OWNERS: weakref.WeakKeyDictionary[Workflows, Definitions] = weakref.WeakKeyDictionary()
 
 
 def _declarative() -> Any:
@@ -68,6 +83,7 @@ class Definitions:
         base_dir: Path,
         settings: Settings | None,
         component: str,
+        client: AsyncWorkflowClient | None = None,
     ) -> None:
         self.workflows = workflows
         self.store = store
@@ -75,7 +91,9 @@ class Definitions:
         self.base_dir = base_dir
         self.settings = settings
         self.component = component
+        self.client = client  # starts the instances definitions start: runs, schedulers
         self._latest: dict[str, str] = {}  # name -> the workflow name of its latest version
+        self._loaded: dict[str, Definition] = {}  # workflow name -> its definition
         self._files: list[WorkflowDefinition] = []
 
     async def resolve(self, workflow_name: str) -> str:
@@ -98,6 +116,7 @@ class Definitions:
         registered here, so an instance never fails for a definition that this
         worker has not seen yet.
         """
+        workflow_name = workflow_name.removesuffix(SCHEDULER_SUFFIX)  # a scheduler comes with its definition
         name, separator, version = workflow_name.rpartition(VERSION_SEPARATOR)
         if not separator or not name:
             return
@@ -143,8 +162,13 @@ class Definitions:
     def _register(self, definition: Definition, text: str, created: datetime) -> WorkflowDefinition:
         version = version_of(definition, text)
         workflow_name = workflow_name_of(definition.name, version)
+        declarative = _declarative()
+        starter = self._starter() if declarative.starts_instances(definition) else None
         if not self.workflows.has_workflow(workflow_name):
-            _declarative().register(self.workflows, definition, settings=self.settings, name=workflow_name)
+            declarative.register(
+                self.workflows, definition, settings=self.settings, name=workflow_name, starter=starter
+            )
+        self._loaded.setdefault(workflow_name, definition)
         self._latest[definition.name] = workflow_name
         return WorkflowDefinition(
             name=definition.name,
@@ -165,8 +189,65 @@ class Definitions:
         )
         return self._register(definition, stored.document, datetime.fromtimestamp(stored.created_at, UTC))
 
+    def _starter(self) -> Any:
+        """The registry's starter, bound to this component: runs and schedulers start here.
+
+        One starter per registry (``register`` binds one), re-bound by each
+        component that opens on it, so a registry used again by a new runtime
+        starts instances there; two components running at once on one
+        registry cannot both start instances, and the second is refused.
+        """
+        starter = _STARTERS.get(self.workflows)
+        if starter is None:
+            starter = _STARTERS[self.workflows] = _declarative().ClientStarter()
+        owner = _OWNERS.get(self.workflows)
+        if owner is not None and owner is not self:
+            raise ComponentError(
+                f"the Workflows registry is already used by component '{owner.component}', which is running: "
+                "declarative workflows start instances through one component per registry; give each "
+                "component its own registry",
+                component=self.component,
+                field="spec.metadata.definitions",
+            )
+        _OWNERS[self.workflows] = self
+        if self.client is not None:
+            starter.bind(self.client)
+        return starter
+
+    def close(self) -> None:
+        """The component closes: its registry may start instances through another one from now on."""
+        if _OWNERS.get(self.workflows) is self:
+            del _OWNERS[self.workflows]
+            _STARTERS[self.workflows].bind(None)  # and holds on to nothing of this component
+
+    async def start_schedules(self) -> None:
+        """Start, take over or stop each definition's scheduler, as its latest version says.
+
+        Called once the engine runs: taking over terminates the older
+        scheduler, which needs the engine to apply it.
+        """
+        for workflow_name in list(self._latest.values()):
+            await self._schedule(workflow_name)
+
+    async def _schedule(self, workflow_name: str) -> None:
+        definition = self._loaded.get(workflow_name)
+        if definition is None:  # registered before this component opened (a registry used again)
+            name, _, version = workflow_name.rpartition(VERSION_SEPARATOR)
+            stored = await self.store.get_definition(name, version)
+            if stored is None:
+                return
+            definition = _declarative().parse_definition(
+                stored.document, source=f"stored definition {stored.name} {stored.version}"
+            )
+            self._loaded[workflow_name] = definition
+        if self.client is not None:
+            await _declarative().start_schedule(self.client, definition, workflow_name=workflow_name)
+
     async def put(self, document: str, source: str | None) -> WorkflowDefinition:
-        """Validate, store and register a new version (the same version again changes nothing)."""
+        """Validate, store and register a new version (the same version again changes nothing).
+
+        When it is the latest version, its schedule takes over (see :meth:`start_schedules`).
+        """
         definition = _declarative().parse_definition(document, source=source or "uploaded definition")
         version = version_of(definition, document)
         for info in self._files:
@@ -181,7 +262,10 @@ class Definitions:
                 created_at=time.time(),
             )
         )
-        return self._register_stored(stored)
+        registered = self._register_stored(stored)
+        if self._latest.get(stored.name) == registered.workflow_name:
+            await self._schedule(registered.workflow_name)
+        return registered
 
     async def get(self, name: str, version: str | None) -> WorkflowDefinition:
         """A definition with its document; the latest version unless one is named."""

@@ -1,0 +1,90 @@
+"""Starts on Temporal: a schedule, an event start and ``run.await: false`` are portable workflow code.
+
+The registry gets a :class:`ClientStarter`, bound to the Temporal component's
+client once the runtime runs; :func:`start_schedule` starts the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import turnout
+from turnout.declarative import ClientStarter, Settings, load_definition, register, start_schedule
+
+from .conftest import on_temporal
+from .test_v08_starts import ADMIT, arrived
+from .test_v1_schedule import PARENT, SET_ID, SHIPPER, _at_least, aligned, definition, eventually, instances
+
+pytest.importorskip("turnout_temporal.testing", reason="the Temporal adapter is not installed")
+S = turnout.RuntimeStatus
+
+
+async def test_every_on_temporal(temporal_address: str, tmp_path: Path, settings: Settings) -> None:
+    loaded = load_definition(definition("pulse", "schedule:\n  every: PT1S\n" + SET_ID))
+    wf = turnout.Workflows()
+    starter = ClientStarter()
+    register(wf, loaded, settings=settings, starter=starter)
+    async with on_temporal(temporal_address, tmp_path, settings, workflows=wf) as client:
+        starter.bind(client)
+        sid = await start_schedule(client, loaded)
+        await eventually(lambda: _at_least(client, "pulse", 2), timeout=60)
+        await client.terminate(sid)
+        runs = [await client.wait(r.instance_id, timeout=30) for r in await instances(client, "pulse")]
+    stamps = sorted(datetime.strptime(r.instance_id, "pulse__%Y%m%dT%H%M%SZ") for r in runs)
+    assert aligned(stamps, timedelta(seconds=1))
+    assert all(r.runtime_status is S.COMPLETED and r.output["input"] == {} for r in runs)
+
+
+async def test_event_start_and_await_false_on_temporal(
+    temporal_address: str, tmp_path: Path, settings: Settings
+) -> None:
+    admit = load_definition(json.dumps(ADMIT))
+    wf = turnout.Workflows()
+    starter = ClientStarter()
+    register(wf, admit, settings=settings, starter=starter)
+    register(wf, load_definition(definition("parent", PARENT)))
+    register(wf, load_definition(definition("shipper", SHIPPER)))
+    async with on_temporal(temporal_address, tmp_path, settings, workflows=wf) as client:
+        starter.bind(client)
+        sid = await start_schedule(client, admit)
+        await client.raise_event(sid, "patient.arrived", arrived("Zed", source="lab/1"))  # no match
+        await client.raise_event(sid, "patient.arrived", arrived("Ann"))
+        (run,) = await eventually(lambda: _at_least(client, "admit", 1), timeout=60)
+        admitted = await client.wait(run.instance_id, timeout=30)
+
+        parent = await client.wait(await client.start("parent", {"order": "T-1"}), timeout=30)
+        (child,) = await eventually(lambda: _at_least(client, "shipper", 1), timeout=30)
+        assert child.runtime_status is S.RUNNING  # the parent finished without it
+        await client.raise_event(child.instance_id, "com.example.go", {"type": "com.example.go"})
+        shipped = await client.wait(child.instance_id, timeout=30)
+        await client.terminate(sid)
+    assert admitted.output == {"name": "Ann"}
+    assert admitted.input == {}
+    assert parent.output == {"parent": "done", "order": "T-1"}
+    assert shipped.output == {"shipped": "T-1"}
+
+
+async def test_a_newer_version_takes_the_scheduler_over_on_temporal(
+    temporal_address: str, tmp_path: Path, settings: Settings
+) -> None:
+    first = load_definition(definition("beat", "schedule:\n  every: PT1S\n" + SET_ID))
+    second = load_definition(definition("beat", "schedule:\n  after: PT1S\n" + SET_ID, version="2.0.0"))
+    wf = turnout.Workflows()
+    starter = ClientStarter()
+    register(wf, first, settings=settings, starter=starter, name="beat@1")
+    register(wf, second, settings=settings, name="beat@2")
+    async with on_temporal(temporal_address, tmp_path, settings, workflows=wf) as client:
+        starter.bind(client)
+        sid = await start_schedule(client, first, workflow_name="beat@1")
+        await eventually(lambda: _at_least(client, "beat@1", 1), timeout=60)
+        assert await start_schedule(client, second, workflow_name="beat@2") == sid
+        taken = await client.get(sid)
+        assert taken is not None and taken.workflow_name == "beat@2:schedule"
+        (run,) = await eventually(lambda: _at_least(client, "beat@2", 1), timeout=60)
+        await client.terminate(sid)
+        done = await client.wait(run.instance_id, timeout=30)
+    assert done.runtime_status is S.COMPLETED and done.instance_id.startswith("beat__")
