@@ -110,8 +110,8 @@ def _log_applied_turns() -> None:
 
     original = SqlStore._commit_one
 
-    def commit_one(self: SqlStore, db: Any, owner: str, commit: Any, found: Any) -> bool:
-        applied = original(self, db, owner, commit, found)
+    def commit_one(self: SqlStore, db: Any, owner: str, commit: Any, *checks: Any) -> bool:
+        applied = original(self, db, owner, commit, *checks)
         if not applied:
             REFUSED[0] += 1
         elif commit.expected_history_length >= 0:

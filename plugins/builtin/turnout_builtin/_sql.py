@@ -40,6 +40,7 @@ from ._store import (
     ActivityTask,
     InstanceRow,
     Message,
+    NewTask,
     Store,
     StoredDefinition,
     TurnCommit,
@@ -503,139 +504,160 @@ class SqlStore(Store):
         # they are checked: a worker whose lease just expired and the one that took the
         # instance over cannot both find the history where they left it.
         ids = sorted({c.instance_id for c in commits})
-        found = {
-            r[0]: (r[1], r[2])
-            for r in db.execute(
-                "SELECT instance_id, history_length, lease_owner FROM instances "
-                f"WHERE instance_id IN ({marks(ids)}) ORDER BY instance_id{self.row_lock_clause}",
-                ids,
-            ).fetchall()
-        }
-        stale = [
-            c.instance_id for c in commits if not self._commit_one(db, owner, c, found.get(c.instance_id))
-        ]
-        self._notify(db, [c.instance_id for c in commits if c.status_changed and c.instance_id not in stale])
+        found: dict[str, tuple[int, str | None]] = {}
+        for chunk in _chunks(ids):
+            found.update(
+                (r[0], (r[1], r[2]))
+                for r in db.execute(
+                    "SELECT instance_id, history_length, lease_owner FROM instances "
+                    f"WHERE instance_id IN ({marks(chunk)}) ORDER BY instance_id{self.row_lock_clause}",
+                    chunk,
+                ).fetchall()
+            )
+        deleted = self._delete_locked_tasks(db, owner, [o.task.id for c in commits for o in c.finished])
+        applied = [c for c in commits if self._commit_one(db, owner, c, found.get(c.instance_id), deleted)]
+        self._apply_turns(db, owner, applied, found)
+        kept = {id(c) for c in applied}
+        stale = [c.instance_id for c in commits if id(c) not in kept]
+        self._notify(db, [c.instance_id for c in applied if c.status_changed])
         return stale
 
-    def _commit_one(self, db: Db, owner: str, c: TurnCommit, found: tuple[int, str | None] | None) -> bool:
-        """Apply one turn, given its instance's locked ``(history_length, lease_owner)``; False if stale."""
-        iid = c.instance_id
+    def _commit_one(
+        self, db: Db, owner: str, c: TurnCommit, found: tuple[int, str | None] | None, deleted: set[int]
+    ) -> bool:
+        """Whether a turn applies, given its instance's locked ``(history_length, lease_owner)``.
+
+        ``deleted`` are the finished tasks of the batch still locked by ``owner``
+        (and now deleted). A refused turn's results go to the inbox instead.
+        """
         if found is None:
-            # Purged while the turn ran (or never existed): drop its messages and tasks.
-            if c.consumed:
-                db.execute(f"DELETE FROM inbox WHERE id IN ({marks(c.consumed)})", c.consumed)
-            self._delete_locked_tasks(db, owner, [o.task.id for o in c.finished])
-            return True
+            return True  # purged while the turn ran (or never existed): its messages are dropped
+        owned = {o.task.id: o for o in c.finished if o.task.id in deleted}
         if found[0] != c.expected_history_length or found[1] != owner:
-            self._finish_tasks(db, owner, c.finished)
+            self._deliver(db, [owned[i] for i in sorted(owned)])
             return False
-        if c.finished:
-            done = {o.task.id: o for o in c.finished}
-            deleted = self._delete_locked_tasks(db, owner, list(done))
-            if len(deleted) < len(done):
-                # A lock passed to another worker, which will deliver that result: this turn,
-                # which applied it, is refused; the results still owned go to the inbox.
-                self._deliver(db, [done[i] for i in sorted(deleted)])
-                return False
-        base = c.expected_history_length
-        if c.reset_history:
-            db.execute("DELETE FROM history WHERE instance_id = ?", (iid,))
-            base = 0
+        if len(owned) < len({o.task.id for o in c.finished}):
+            # A lock passed to another worker, which will deliver that result: this turn,
+            # which applied it, is refused; the results still owned go to the inbox.
+            self._deliver(db, [owned[i] for i in sorted(owned)])
+            return False
+        return True
+
+    def _apply_turns(
+        self, db: Db, owner: str, commits: list[TurnCommit], found: dict[str, tuple[int, str | None]]
+    ) -> None:
+        """Write the turns that apply: a few statements for the whole batch, whatever its size."""
+        consumed = [message_id for c in commits for message_id in c.consumed]
+        for chunk in _chunks(consumed):
+            db.execute(f"DELETE FROM inbox WHERE id IN ({marks(chunk)})", chunk)
+        live = [c for c in commits if c.instance_id in found]
+        if not live:
+            return
+        resets = [(c.instance_id,) for c in live if c.reset_history]
+        if resets:
+            db.executemany("DELETE FROM history WHERE instance_id = ?", resets)
+        base = {c.instance_id: 0 if c.reset_history else c.expected_history_length for c in live}
+        history = [
+            (c.instance_id, base[c.instance_id] + n, event.encode())
+            for c in live
+            for n, event in enumerate(c.new_events)
+        ]
+        if history:
+            db.executemany("INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)", history)
         db.executemany(
-            "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
-            [(iid, base + n, e.encode()) for n, e in enumerate(c.new_events)],
+            # One statement for every turn: the parts that not every turn changes are CASEs.
+            "UPDATE instances SET status = ?, output = ?, failure = ?, custom_status = ?, "
+            "last_updated_at = ?, history_length = ?, lease_expires = ?, "
+            "lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, "
+            "execution_id = COALESCE(?, execution_id), input = CASE WHEN ? THEN ? ELSE input END, "
+            "workflow_name = COALESCE(?, workflow_name) WHERE instance_id = ?",
+            [
+                (
+                    c.status.value,
+                    c.output,
+                    json.dumps(c.failure) if c.failure else None,
+                    c.custom_status,
+                    c.last_updated_at,
+                    base[c.instance_id] + len(c.new_events),
+                    c.last_updated_at + self.lease_seconds,
+                    c.status.is_terminal,
+                    c.new_execution_id,
+                    c.new_execution_id is not None,
+                    c.new_input,
+                    c.workflow_name,
+                    c.instance_id,
+                )
+                for c in live
+            ],
         )
-        sets = [
-            "status = ?",
-            "output = ?",
-            "failure = ?",
-            "custom_status = ?",
-            "last_updated_at = ?",
-            "history_length = ?",
-            "lease_expires = ?",
-        ]
-        args: list[Any] = [
-            c.status.value,
-            c.output,
-            json.dumps(c.failure) if c.failure else None,
-            c.custom_status,
-            c.last_updated_at,
-            base + len(c.new_events),
-            c.last_updated_at + self.lease_seconds,
-        ]
-        if c.status.is_terminal:
-            sets.append("lease_owner = NULL")
-        if c.new_execution_id is not None:
-            sets += ["execution_id = ?", "input = ?"]
-            args += [c.new_execution_id, c.new_input]
-        if c.workflow_name is not None:
-            sets.append("workflow_name = ?")
-            args.append(c.workflow_name)
-        db.execute(f"UPDATE instances SET {', '.join(sets)} WHERE instance_id = ?", [*args, iid])
-        if c.consumed:
-            db.execute(f"DELETE FROM inbox WHERE id IN ({marks(c.consumed)})", c.consumed)
-        if c.status.is_terminal or c.reset_history:
+        ended = [(c.instance_id,) for c in live if c.status.is_terminal or c.reset_history]
+        if ended:
             # Queued activities of a finished execution can never matter again.
-            db.execute("DELETE FROM tasks WHERE instance_id = ? AND locked_by IS NULL", (iid,))
-        if c.status.is_terminal:
-            db.execute("DELETE FROM inbox WHERE instance_id = ?", (iid,))
-        if c.tasks:
-            until = c.last_updated_at + self.lease_seconds
+            db.executemany("DELETE FROM tasks WHERE instance_id = ? AND locked_by IS NULL", ended)
+        terminal = [(c.instance_id,) for c in live if c.status.is_terminal]
+        if terminal:
+            db.executemany("DELETE FROM inbox WHERE instance_id = ?", terminal)
+        self._insert_tasks(db, owner, [t for c in live for t in c.tasks])
+        messages = [m for c in live for m in c.messages]
+        for c in live:
+            messages += self._children_of(db, c)
+        if messages:
             db.executemany(
-                "INSERT INTO tasks (instance_id, execution_id, task_id, name, input, retry, workflow_name, "
-                "first_attempt_at, visible_at, trace, locked_by, locked_until) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        t.instance_id,
-                        t.execution_id,
-                        t.task_id,
-                        t.name,
-                        t.input,
-                        json.dumps(t.retry) if t.retry else None,
-                        t.workflow_name,
-                        t.visible_at,
-                        t.visible_at,
-                        json.dumps(t.trace) if t.trace else None,
-                        owner if t.locked else None,
-                        until if t.locked else None,
-                    )
-                    for t in c.tasks
-                ],
+                "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
+                [(m.instance_id, m.visible_at, m.event.encode()) for m in messages],
             )
-            locked = {t.task_id: t for t in c.tasks if t.locked}
-            if locked:
-                # The committing worker runs these at once: it needs their row ids to report them.
-                rows = db.execute(
-                    "SELECT id, task_id FROM tasks WHERE instance_id = ? AND execution_id = ? "
-                    f"AND locked_by = ? AND task_id IN ({marks(locked)})",
-                    (iid, c.tasks[0].execution_id, owner, *locked),
-                ).fetchall()
-                for row_id, task_id in rows:
-                    locked[task_id].id = row_id
-        messages = list(c.messages)
+
+    def _insert_tasks(self, db: Db, owner: str, tasks: list[NewTask]) -> None:
+        """New activity tasks; those ``locked`` are locked by ``owner``, which gets their row ids."""
+        if not tasks:
+            return
+        returned = db.returning_many(
+            "INSERT INTO tasks (instance_id, execution_id, task_id, name, input, retry, workflow_name, "
+            "first_attempt_at, visible_at, trace, locked_by, locked_until) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [
+                (
+                    t.instance_id,
+                    t.execution_id,
+                    t.task_id,
+                    t.name,
+                    t.input,
+                    json.dumps(t.retry) if t.retry else None,
+                    t.workflow_name,
+                    t.visible_at,
+                    t.visible_at,
+                    json.dumps(t.trace) if t.trace else None,
+                    owner if t.locked else None,
+                    t.visible_at + self.lease_seconds if t.locked else None,
+                )
+                for t in tasks
+            ],
+        )
+        for task, row in zip(tasks, returned, strict=True):
+            if task.locked:
+                task.id = row[0]  # the committing worker runs it at once, and reports it by this id
+
+    def _children_of(self, db: Db, c: TurnCommit) -> list[Message]:
+        """The messages a turn's children need: their starts, or the parent's failures; terminations."""
+        messages = []
         for child in c.children:
             if self._insert_instance(db, child.row):
                 messages.append(Message(child.row.instance_id, child.start, child.start.timestamp))
             else:
-                messages.append(Message(iid, child.failure_if_exists, child.failure_if_exists.timestamp))
+                failure = child.failure_if_exists
+                messages.append(Message(c.instance_id, failure, failure.timestamp))
         if c.terminate_children is not None:
             children = db.execute(
                 "SELECT instance_id FROM instances WHERE parent_instance_id = ? "
                 f"AND status NOT IN ({marks(TERMINAL)})",
-                (iid, *TERMINAL),
+                (c.instance_id, *TERMINAL),
             ).fetchall()
             for (child_id,) in children:
                 event = Event(
                     Kind.TERMINATE_REQUESTED, c.last_updated_at, details={"reason": c.terminate_children}
                 )
                 messages.append(Message(child_id, event, c.last_updated_at))
-        if messages:
-            db.executemany(
-                "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
-                [(m.instance_id, m.visible_at, m.event.encode()) for m in messages],
-            )
-        return True
+        return messages
 
     async def release(self, owner: str, instance_ids: list[str]) -> None:
         if instance_ids:
