@@ -139,12 +139,12 @@ def test_not_yaml_and_unknown_dialect() -> None:
 
 def test_json_is_accepted() -> None:
     definition = load_definition(
-        '{"document": {"dsl": "1.0.0", "namespace": "t", "name": "j", "version": 1.0},'
+        '{"document": {"dsl": "1.0.0", "namespace": "t", "name": "j", "version": "1.0.2"},'
         ' "do": [{"a": {"set": {"x": 1}}}]}'
     )
     assert (definition.name, definition.version, definition.dialect, definition.source) == (
         "j",
-        "1.0",
+        "1.0.2",
         "1.0",
         None,
     )

@@ -11,6 +11,7 @@ are refused here with the reason, rather than failing mid-instance.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,15 @@ _TYPE_KEYS = {
     "do": {"do"},
 }
 FLOW_DIRECTIVES = ("continue", "exit", "end")
+_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+"""The official schema's pattern for ``document.name`` and ``document.namespace``."""
+_SEMVER = re.compile(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
+)
+"""Semantic versioning 2.0, which the official schema asks of ``document.dsl`` and ``document.version``."""
+_DOCUMENT_KEYS = {"dsl", "namespace", "name", "version", "title", "summary", "tags", "metadata"}
 _TOP_LEVEL = {"document", "input", "use", "do", "timeout", "output", "schedule", "evaluate", "$schema"}
 _USE_SECTIONS = {
     "authentications",
@@ -119,6 +129,21 @@ class _Checker:
                     yield f"/document/{key}", f"required: the workflow's {key} (a non-empty string)"
                 elif not isinstance(value, (str, int, float)):
                     yield f"/document/{key}", f"expected a string, not {type(value).__name__}"
+                elif key in ("namespace", "name") and not _NAME.fullmatch(str(value)):
+                    yield (
+                        f"/document/{key}",
+                        f"{value!r} is not a valid {key}: expected at most 63 letters, digits and dashes, "
+                        "starting and ending with a letter or digit",
+                    )
+                elif key in ("dsl", "version") and not _SEMVER.fullmatch(str(value)):
+                    yield f"/document/{key}", f"{value!r} is not a semantic version (like 1.0.0)"
+            extra = sorted(set(map(str, meta)) - _DOCUMENT_KEYS)
+            if extra:
+                yield (
+                    "/document",
+                    f"unexpected key{'s' if len(extra) > 1 else ''} {', '.join(extra)}: expected "
+                    + (", ".join(sorted(_DOCUMENT_KEYS))),
+                )
         unknown = sorted(set(map(str, doc)) - _TOP_LEVEL)
         if unknown:
             yield (
