@@ -731,47 +731,37 @@ class Engine:
             parent=parent,
             attributes={"turnout.instance_id": row.instance_id, "turnout.messages": len(events)},
         ):
-            return self._commit_of_turn(row, run, events, stale_ids, id_of, now)
-
-    def _commit_of_turn(
-        self,
-        row: InstanceRow,
-        run: WorkflowRun,
-        events: list[Event],
-        stale_ids: list[int],
-        id_of: dict[int, int],
-        now: float,
-    ) -> tuple[TurnCommit | None, WorkflowRun | None]:
-        result = run.process(now, events)
-        # Events without an inbox id are results applied straight from this worker's activities.
-        consumed = stale_ids + [id_of[id(e)] for e in result.consumed if id(e) in id_of]
-        if run.status is RuntimeStatus.CONTINUED_AS_NEW:
-            # Messages this execution did not apply move to the next one, after the
-            # events it carries over, so that events keep their order.
-            consumed += [id_of[id(e)] for e in result.skipped if id(e) in id_of]
-            run.carried_events.extend(e for e in result.skipped if e.kind not in EXECUTION_SCOPED)
-        if not result.consumed and not stale_ids:
-            return None, run  # everything stays buffered (a paused instance)
-        commit = TurnCommit(
-            instance_id=row.instance_id,
-            expected_history_length=row.history_length,
-            consumed=consumed,
-            new_events=result.new_events if result.consumed else [],
-            status=run.status,
-            last_updated_at=now,
-            output=run.output,
-            failure=run.failure.model_dump() if run.failure else None,
-            custom_status=run.custom_status,
-            workflow_name=run.workflow_name or None,
-        )
-        if not result.consumed:
-            commit.status = row.status
-            commit.output, commit.failure, commit.custom_status = row.output, row.failure, row.custom_status
-            commit.status_changed = False
+            result = run.process(now, events)
+            # Events without an inbox id are results applied straight from this worker's activities.
+            consumed = stale_ids + [id_of[id(e)] for e in result.consumed if id(e) in id_of]
+            if run.status is RuntimeStatus.CONTINUED_AS_NEW:
+                # Messages this execution did not apply move to the next one, after the
+                # events it carries over, so that events keep their order.
+                consumed += [id_of[id(e)] for e in result.skipped if id(e) in id_of]
+                run.carried_events.extend(e for e in result.skipped if e.kind not in EXECUTION_SCOPED)
+            if not result.consumed and not stale_ids:
+                return None, run  # everything stays buffered (a paused instance)
+            commit = TurnCommit(
+                instance_id=row.instance_id,
+                expected_history_length=row.history_length,
+                consumed=consumed,
+                new_events=result.new_events if result.consumed else [],
+                status=run.status,
+                last_updated_at=now,
+                output=run.output,
+                failure=run.failure.model_dump() if run.failure else None,
+                custom_status=run.custom_status,
+                workflow_name=run.workflow_name or None,
+            )
+            if not result.consumed:
+                commit.status = row.status
+                commit.output, commit.failure = row.output, row.failure
+                commit.custom_status = row.custom_status
+                commit.status_changed = False
+                return commit, run
+            self._outgoing(row, run, commit, now)
+            commit.status_changed = commit.status is not row.status
             return commit, run
-        self._outgoing(row, run, commit, now)
-        commit.status_changed = commit.status is not row.status
-        return commit, run
 
     def _outgoing(self, row: InstanceRow, run: TurnOutcome, commit: TurnCommit, now: float) -> None:
         """Turn the steps the code produced into tasks, timers, children and messages."""
