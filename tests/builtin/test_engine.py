@@ -189,6 +189,28 @@ async def test_each_step_is_one_transaction(
     assert "finish_tasks" not in calls  # no result went through the inbox
 
 
+async def test_results_of_queued_tasks_are_applied_directly(
+    client: turnout.AsyncWorkflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More steps due than activity slots: most tasks wait in the store and are claimed
+    later, and their results are still applied by this worker, not sent through the inbox."""
+    engine = client.component.engine  # type: ignore[attr-defined]
+    monkeypatch.setattr(engine, "max_activities", 1)
+    store = engine.store
+    delivered: list[int] = []
+    finish_tasks = store.finish_tasks
+
+    async def counted(owner: str, outcomes: list[Any]) -> Any:
+        delivered.append(len(outcomes))
+        return await finish_tasks(owner, outcomes)
+
+    monkeypatch.setattr(store, "finish_tasks", counted)
+    ids = await asyncio.gather(*(client.start(three_adds, n) for n in range(6)))
+    states = await asyncio.gather(*(client.wait(iid, timeout=10) for iid in ids))
+    assert [s.output for s in states] == [n + 3 for n in range(6)]
+    assert delivered == []  # no result went through the inbox
+
+
 async def test_durable_retries_count_attempts(client: turnout.AsyncWorkflowClient) -> None:
     key = uuid.uuid4().hex
     iid = await client.start(with_retry, key)

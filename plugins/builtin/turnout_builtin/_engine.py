@@ -120,11 +120,11 @@ class RemoteWorkers(Protocol):
 
 @dataclasses.dataclass
 class _Hot:
-    """An instance with activities running in this process, and its row as of its last commit here."""
+    """An instance with activities outstanding, and its row as of its last commit in this process."""
 
     row: InstanceRow
     tasks: set[int] = dataclasses.field(default_factory=set)
-    """Row ids of its tasks running here."""
+    """Row ids of its tasks whose results have not come back here."""
 
 
 class Engine:
@@ -545,7 +545,7 @@ class Engine:
             else:
                 self._cache[iid] = run
                 self._cache.move_to_end(iid)
-                self._advance_hot(rows.get(iid), commit, launched)
+                self._advance_hot(rows.get(iid), commit)
             if fresh:
                 for task in launched:
                     self._launch(task)
@@ -579,11 +579,19 @@ class Engine:
             self._want_turns()
         return stale
 
-    def _advance_hot(self, row: InstanceRow | None, commit: TurnCommit, launched: list[ActivityTask]) -> None:
-        """Keep the row of an instance with activities running here as this commit left it."""
+    def _advance_hot(self, row: InstanceRow | None, commit: TurnCommit) -> None:
+        """Keep the row of an instance with activities outstanding as this commit left it.
+
+        Its new tasks count whether this worker runs them at once (inserted
+        locked) or claims them later: under load most wait for a free slot, and
+        their results are applied here all the same if the instance is still
+        this worker's. If another worker runs one, its result comes through the
+        inbox and the entry goes with the next commit or the cache.
+        """
         iid = commit.instance_id
         hot = self._hot.get(iid)
-        if row is None or (hot is None and not launched):
+        new = [task.id for task in commit.tasks if task.id is not None]
+        if row is None or (hot is None and not new):
             return
         after = dataclasses.replace(
             row,
@@ -598,7 +606,7 @@ class Engine:
         if hot is None:
             hot = self._hot[iid] = _Hot(after)
         hot.row = after
-        hot.tasks.update(task.id for task in launched)
+        hot.tasks.update(new)
         if not hot.tasks:
             del self._hot[iid]
 

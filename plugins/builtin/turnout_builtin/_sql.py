@@ -634,8 +634,7 @@ class SqlStore(Store):
             ],
         )
         for task, row in zip(tasks, returned, strict=True):
-            if task.locked:
-                task.id = row[0]  # the committing worker runs it at once, and reports it by this id
+            task.id = row[0]  # the committing worker runs those locked at once, and knows the rest by id
 
     def _children_of(self, db: Db, c: TurnCommit) -> list[Message]:
         """The messages a turn's children need: their starts, or the parent's failures; terminations."""

@@ -109,11 +109,11 @@ class NewTask:
     locked: bool = False
     """Insert it locked by the committing worker, which runs it at once (no claim needed)."""
     id: int | None = None
-    """Its row id, set by the commit when ``locked``."""
+    """Its row id, set by the commit."""
 
     def claimed(self) -> ActivityTask:
         """The task as the worker that locked it at insert runs it (first attempt)."""
-        assert self.id is not None, "only a task inserted locked has been claimed"
+        assert self.id is not None, "only a committed task can be run"
         return ActivityTask(
             id=self.id,
             instance_id=self.instance_id,
