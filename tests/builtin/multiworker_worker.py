@@ -12,7 +12,7 @@ way to stop it. Two records let the tests see what each worker did:
   ``instance task attempt pid time`` before it does its work, so executions
   that ran twice (after a kill) are counted;
 - the *turn log*: each applied turn inserts a row in the ``turn_log`` table
-  inside the very transaction that applies it (the store's ``_commit_one`` is
+  inside the very transaction that applies it (the store's ``_apply_turns`` is
   wrapped in this process only), so the log holds exactly the turns that took
   effect, in commit order, with the worker that applied them. Turns refused as
   stale are counted in the summary.
@@ -105,30 +105,38 @@ TURN_LOG = """CREATE TABLE IF NOT EXISTS {schema}.turn_log (
 
 
 def _log_applied_turns() -> None:
-    """Wrap the store's commit of one turn: an applied turn also writes a turn_log row, atomically."""
+    """Wrap the store's writing of turns: each applied turn also writes a turn_log row, atomically.
+
+    ``_apply_turns`` writes every turn that applies, a start's first turn
+    included; ``_commit_one`` says which of the others were refused.
+    """
     from turnout_builtin._sql import SqlStore
 
-    original = SqlStore._commit_one
+    check = SqlStore._commit_one
+    apply = SqlStore._apply_turns
 
     def commit_one(self: SqlStore, db: Any, owner: str, commit: Any, *checks: Any) -> bool:
-        applied = original(self, db, owner, commit, *checks)
+        applied = check(self, db, owner, commit, *checks)
         if not applied:
             REFUSED[0] += 1
-        elif commit.expected_history_length >= 0:
-            db.execute(
-                "INSERT INTO turn_log (instance_id, base, added, reset, owner, at) "
-                "VALUES (?, ?, ?, ?, ?, extract(epoch from clock_timestamp()))",
-                (
-                    commit.instance_id,
-                    commit.expected_history_length,
-                    len(commit.new_events),
-                    bool(commit.reset_history),
-                    owner,
-                ),
-            )
         return applied
 
+    def apply_turns(self: SqlStore, db: Any, owner: str, commits: list[Any], found: dict[str, Any]) -> None:
+        apply(self, db, owner, commits, found)
+        logged = [
+            (c.instance_id, c.expected_history_length, len(c.new_events), bool(c.reset_history), owner)
+            for c in commits
+            if c.instance_id in found
+        ]
+        if logged:
+            db.executemany(
+                "INSERT INTO turn_log (instance_id, base, added, reset, owner, at) "
+                "VALUES (?, ?, ?, ?, ?, extract(epoch from clock_timestamp()))",
+                logged,
+            )
+
     SqlStore._commit_one = commit_one  # type: ignore[method-assign]
+    SqlStore._apply_turns = apply_turns  # type: ignore[method-assign]
 
 
 def _touch(path: Path) -> None:

@@ -167,8 +167,9 @@ def three_adds(ctx: turnout.WorkflowContext, x: int) -> Any:
 async def test_each_step_is_one_transaction(
     client: turnout.AsyncWorkflowClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The start's first turn is run by the process that made it, without a claim, and each
-    activity's result is applied by the worker that ran it, in the commit that deletes its task."""
+    """The start's first turn is run by the process that made it and committed with the new
+    row, and each activity's result is applied by the worker that ran it, in the commit that
+    deletes its task: a start and three steps are four transactions."""
     store = client.component.engine.store  # type: ignore[attr-defined]
     calls: dict[str, int] = {}
 
@@ -181,12 +182,16 @@ async def test_each_step_is_one_transaction(
 
         return call
 
-    for name in ("commit_turns", "finish_tasks"):
+    for name in ("create_instance", "commit_turns", "finish_tasks", "claim_turns"):
         monkeypatch.setattr(store, name, counted(name))
-    state = await client.wait(await client.start(three_adds, 0), timeout=10)
+    iid = await client.start(three_adds, 0)
+    assert (await store.get_instance(iid)).history_length > 1  # the first turn is in already
+    state = await client.wait(iid, timeout=10)
     assert state.output == 3
-    assert calls.get("commit_turns") == 4  # the first turn, then one per step
+    assert calls.get("create_instance") == 1  # with the first turn
+    assert calls.get("commit_turns") == 3  # one per step
     assert "finish_tasks" not in calls  # no result went through the inbox
+    assert [e.kind for e in await client.history(iid)].count("WorkflowStarted") == 1
 
 
 async def test_results_of_queued_tasks_are_applied_directly(
@@ -209,6 +214,37 @@ async def test_results_of_queued_tasks_are_applied_directly(
     states = await asyncio.gather(*(client.wait(iid, timeout=10) for iid in ids))
     assert [s.output for s in states] == [n + 3 for n in range(6)]
     assert delivered == []  # no result went through the inbox
+
+
+async def test_events_raised_while_a_start_commits_are_not_left_waiting(
+    client: turnout.AsyncWorkflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claims leave an instance alone while its start and first turn commit here; events
+    that arrive in that window are claimed right after, not at the next poll (an hour here)."""
+    from turnout_builtin import _engine
+
+    monkeypatch.setattr(_engine, "POLL_INTERVAL", 3600.0)
+    store = client.component.engine.store  # type: ignore[attr-defined]
+    create_instance, claim_turns = store.create_instance, store.claim_turns
+    claimed = asyncio.Event()
+
+    async def claim(*args: Any, **kwargs: Any) -> Any:
+        works = await claim_turns(*args, **kwargs)
+        claimed.set()
+        return works
+
+    async def create_then_raise(row: Any, *args: Any, **kwargs: Any) -> Any:
+        made = await create_instance(row, *args, **kwargs)
+        claimed.clear()
+        await client.raise_event(row.instance_id, "go", 1)  # committed, but not yet cached here
+        await client.raise_event(row.instance_id, "go", 2)
+        await claimed.wait()  # the claim the events set off passes the instance by
+        return made
+
+    monkeypatch.setattr(store, "claim_turns", claim)
+    monkeypatch.setattr(store, "create_instance", create_then_raise)
+    state = await client.wait(await client.start(waiter), timeout=10)
+    assert state.output == [1, 2]
 
 
 async def test_durable_retries_count_attempts(client: turnout.AsyncWorkflowClient) -> None:

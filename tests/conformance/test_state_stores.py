@@ -139,6 +139,50 @@ async def test_a_start_can_be_leased_to_the_worker_that_made_it(store: Store) ->
     assert await store.ready_instances("other", T0 + 1 + store.lease_seconds, 10, set()) == ["a"]
 
 
+def first_turn(iid: str) -> TurnCommit:
+    """What a worker's first turn of ``iid`` commits: its opening events and one activity."""
+    return commit_for(
+        iid,
+        [],
+        tasks=[NewTask(iid, f"{iid}-e1", 1, "act", '"x"', None, T0 + 1, workflow_name="wf")],
+    )
+
+
+async def test_a_start_can_be_created_with_its_first_turn(store: Store) -> None:
+    turns = [first_turn(f"t{n}") for n in range(3)]
+    turns[0].tasks[0].locked = True  # the maker runs this one at once
+    made = await asyncio.gather(
+        *(
+            store.create_instance(row(t.instance_id), start(), T0, False, lease_to="maker", first_turn=t)
+            for t in turns
+        ),
+        store.create_instance(row("plain"), start(), T0, False),  # a start without its turn, beside them
+    )
+    assert made[:3] == [None, None, None] and isinstance(made[3], int)
+    got = await store.get_instance("t0")
+    assert got is not None and got.status is S.RUNNING and got.history_length == 2
+    assert [e.kind for e in await store.load_history("t0")] == [Kind.TURN_STARTED, Kind.WORKFLOW_STARTED]
+    # No start message waits in the inbox: the turn that would consume it is in.
+    assert await store.ready_instances("other", T0 + 1 + store.lease_seconds, 10, set()) == ["plain"]
+    assert turns[0].tasks[0].id is not None and all(t.tasks[0].id is not None for t in turns)
+    # The locked task is the maker's; the others are there for any worker.
+    claimed = await store.claim_tasks("other", T0 + 2, 10)
+    assert sorted(t.instance_id for t in claimed) == ["t1", "t2"]
+
+
+async def test_a_start_with_its_first_turn_refuses_an_id_in_use(store: Store) -> None:
+    await create(store, "a")
+    with pytest.raises(turnout.InstanceExists):
+        await store.create_instance(
+            row("a"), start(), T0, False, lease_to="maker", first_turn=first_turn("a")
+        )
+    assert await store.claim_tasks("other", T0 + 2, 10) == []  # nothing of the refused turn was written
+    got = await store.get_instance("a")
+    assert got is not None and got.status is S.PENDING and got.history_length == 0
+    with pytest.raises(ValueError, match="lease_to"):
+        await store.create_instance(row("b"), start(), T0, False, first_turn=first_turn("b"))
+
+
 async def test_replace_only_finished_instances(store: Store) -> None:
     await create(store, "a")
     with pytest.raises(turnout.InstanceExists):

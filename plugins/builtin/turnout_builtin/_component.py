@@ -185,6 +185,10 @@ class BuiltinWorkflowComponent(WorkflowComponent):
             self.engine.expect(start_at)
             self.engine.wake(instance_id)
             return instance_id
+        if registered is not None:
+            # Code of this process: the first turn runs here and is committed with the row.
+            await self.engine.create_started(row, start, request.replace)
+            return instance_id
         # Leased to this process, which runs the first turn without claiming it.
         self.engine.starting(instance_id)
         try:

@@ -158,6 +158,8 @@ class Engine:
         # woken meanwhile is not parked by that batch (its new message came too late for it).
         self._woken: set[str] = set()
         self._woken_all = False
+        # Instances being started (see create_started) that a message may have reached meanwhile.
+        self._woken_starting: set[str] = set()
         self._running: set[asyncio.Task[None]] = set()
         # Row ids of the tasks this worker runs or holds the result of: the locks it renews.
         self._held: set[int] = set()
@@ -263,6 +265,7 @@ class Engine:
         if instance_id is None:
             self._parked.clear()
             self._woken_all = True
+            self._woken_starting.update(self._starting)
         else:
             self._unpark([instance_id])
         self._want_turns()
@@ -300,9 +303,43 @@ class Engine:
         )
         self._turn_wakeup.set()
 
+    async def create_started(self, row: InstanceRow, start: Event, replace: bool) -> None:
+        """Create an instance and its first turn, run here, in one transaction.
+
+        A start and its first step cost one commit instead of two (a start
+        message, then a turn that consumes it). The caller waits for the first
+        turn's code as well, as it would for a DBOS workflow's first step. The
+        instance is leased to this worker: if it dies before the tasks it locked
+        are done, the leases expire and any worker takes them over.
+        """
+        iid = row.instance_id
+        run = WorkflowRun(self.workflows, iid)
+        run.replay([])
+        commit, run = self._apply_turn(row, run, [start], [], {}, row.created_at)
+        assert commit is not None, "a start is always consumed"
+        self.starting(iid)  # claims leave it alone until the run is cached here
+        try:
+            reserved = self._reserve_tasks([commit])
+            try:
+                if replace:
+                    self.forget([iid])
+                await self.store.create_instance(
+                    row, start, row.created_at, replace, lease_to=self.owner, first_turn=commit
+                )
+            finally:
+                self._reserved -= reserved
+            await self._committed([commit], {iid: run}, {iid: row}, [], row.created_at)
+        finally:
+            self.not_starting(iid)
+            if iid not in self._starting and iid in self._woken_starting:
+                self._woken_starting.discard(iid)
+                self.wake(iid)  # a message came while claims left it alone: look now
+
     def _unpark(self, instance_ids: Collection[str]) -> None:
         self._parked.difference_update(instance_ids)
         self._woken.update(instance_ids)
+        if self._starting:
+            self._woken_starting.update(i for i in instance_ids if i in self._starting)
 
     def _park(self, instance_id: str) -> None:
         if not self._woken_all and instance_id not in self._woken:
@@ -531,6 +568,18 @@ class Engine:
             raise
         finally:
             self._reserved -= reserved
+        await self._committed(commits, runs, rows, stale, now)
+        return stale
+
+    async def _committed(
+        self,
+        commits: list[TurnCommit],
+        runs: Mapping[str, WorkflowRun | None],
+        rows: Mapping[str, InstanceRow | None],
+        stale: list[str],
+        now: float,
+    ) -> None:
+        """After a commit: cache the runs, start the tasks locked for this worker, tell who waits."""
         self.stats["commits"] += 1
         self.stats["turns"] += len(commits)
         wake_activities = wake_turns = False
@@ -577,7 +626,6 @@ class Engine:
             self._activity_wakeup.set()
         if wake_turns:
             self._want_turns()
-        return stale
 
     def _advance_hot(self, row: InstanceRow | None, commit: TurnCommit) -> None:
         """Keep the row of an instance with activities outstanding as this commit left it.

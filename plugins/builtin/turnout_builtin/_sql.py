@@ -71,6 +71,8 @@ class _NewInstance:
     start: Event
     visible_at: float
     lease_to: str | None
+    first_turn: TurnCommit | None = None
+    """The first turn, already run by ``lease_to``: committed with the row, instead of a start message."""
 
 
 class Cursor(Protocol):
@@ -163,22 +165,31 @@ class SqlStore(Store):
     # -- instances -----------------------------------------------------------------------
 
     async def create_instance(
-        self, row: InstanceRow, start: Event, visible_at: float, replace: bool, *, lease_to: str | None = None
-    ) -> int:
-        item = _NewInstance(row, start, visible_at, lease_to)
+        self,
+        row: InstanceRow,
+        start: Event,
+        visible_at: float,
+        replace: bool,
+        *,
+        lease_to: str | None = None,
+        first_turn: TurnCommit | None = None,
+    ) -> int | None:
+        if first_turn is not None and lease_to is None:
+            raise ValueError("a first turn is committed only for the worker that ran it (lease_to)")
+        item = _NewInstance(row, start, visible_at, lease_to, first_turn)
         if replace:
             return await self._write(self._replace_instance, item)
         # Starts that arrive together are created in one transaction (see _batching).
         batcher = self.__dict__.get("_creates")
         if batcher is None:
             batcher = self.__dict__["_creates"] = Batcher(self._create_batch)
-        message_id: int = await batcher.submit(item)
+        message_id: int | None = await batcher.submit(item)
         return message_id
 
-    async def _create_batch(self, items: list[_NewInstance]) -> list[int | BaseException]:
+    async def _create_batch(self, items: list[_NewInstance]) -> list[int | BaseException | None]:
         return await self._write(self._create_instances, items)
 
-    def _create_instances(self, db: Db, items: list[_NewInstance]) -> list[int | BaseException]:
+    def _create_instances(self, db: Db, items: list[_NewInstance]) -> list[int | BaseException | None]:
         """Create new instances (never replacing one); an id in use gets InstanceExists."""
         inserted = self._insert_instances(db, [i.row for i in items], [self._lease(i) for i in items])
         taken = [i.row.instance_id for i in items if i.row.instance_id not in inserted]
@@ -196,15 +207,17 @@ class SqlStore(Store):
             if item.row.instance_id in inserted:
                 inserted.discard(item.row.instance_id)  # the same id twice in one batch: the first wins
                 created.append(item)
-        message_ids = self._insert_starts(db, created)
+        message_ids = self._insert_starts(db, [i for i in created if i.first_turn is None])
+        self._insert_first_turns(db, [i for i in created if i.first_turn is not None])
+        made = {id(item) for item in created}
         return [
-            message_ids[id(item)]
-            if id(item) in message_ids
+            message_ids.get(id(item))
+            if id(item) in made
             else InstanceExists(item.row.instance_id, status.get(item.row.instance_id))
             for item in items
         ]
 
-    def _replace_instance(self, db: Db, item: _NewInstance) -> int:
+    def _replace_instance(self, db: Db, item: _NewInstance) -> int | None:
         iid = item.row.instance_id
         existing = db.execute(
             f"SELECT status FROM instances WHERE instance_id = ?{self.row_lock_clause}", (iid,)
@@ -215,12 +228,26 @@ class SqlStore(Store):
             self._delete_instances(db, self._family(db, iid))
         if not self._insert_instances(db, [item.row], [self._lease(item)]):
             raise InstanceExists(iid)  # created concurrently by another worker
+        if item.first_turn is not None:
+            self._insert_first_turns(db, [item])
+            return None
         return self._insert_starts(db, [item])[id(item)]
 
     def _lease(self, item: _NewInstance) -> tuple[str | None, float | None]:
         if item.lease_to is None:
             return None, None
         return item.lease_to, item.row.created_at + self.lease_seconds
+
+    def _insert_first_turns(self, db: Db, items: list[_NewInstance]) -> None:
+        """The first turns of instances just inserted, written as any turn is (see _apply_turns)."""
+        by_owner: dict[str, list[TurnCommit]] = {}
+        for item in items:
+            assert item.first_turn is not None and item.lease_to is not None
+            by_owner.setdefault(item.lease_to, []).append(item.first_turn)
+        for owner, commits in by_owner.items():
+            self._apply_turns(db, owner, commits, {c.instance_id: (0, owner) for c in commits})
+        if items:
+            self._notify(db, [i.row.instance_id for i in items])
 
     def _insert_starts(self, db: Db, items: list[_NewInstance]) -> dict[int, int]:
         """The start messages of new instances; returns their inbox ids by ``id(item)``."""

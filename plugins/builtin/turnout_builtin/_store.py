@@ -232,13 +232,25 @@ class Store(ABC):
 
     @abstractmethod
     async def create_instance(
-        self, row: InstanceRow, start: Event, visible_at: float, replace: bool, *, lease_to: str | None = None
-    ) -> int:
+        self,
+        row: InstanceRow,
+        start: Event,
+        visible_at: float,
+        replace: bool,
+        *,
+        lease_to: str | None = None,
+        first_turn: TurnCommit | None = None,
+    ) -> int | None:
         """Insert a new instance and its start message; InstanceExists if the id is taken.
 
         With ``replace``, a finished instance of that id is purged first. With
         ``lease_to``, the instance is created leased to that worker, which can
         run its first turn without claiming it. Returns the start message's inbox id.
+
+        With ``first_turn`` as well (the turn that worker ran on ``start``, its
+        history starting with it), that turn is committed with the row instead
+        of a start message: a start and its first step are one transaction.
+        Returns None then.
         """
 
     @abstractmethod
