@@ -531,17 +531,18 @@ class SqlStore(Store):
         # they are checked: a worker whose lease just expired and the one that took the
         # instance over cannot both find the history where they left it.
         ids = sorted({c.instance_id for c in commits})
-        found: dict[str, tuple[int, str | None]] = {}
-        for chunk in _chunks(ids):
-            found.update(
-                (r[0], (r[1], r[2]))
-                for r in db.execute(
-                    "SELECT instance_id, history_length, lease_owner FROM instances "
-                    f"WHERE instance_id IN ({marks(chunk)}) ORDER BY instance_id{self.row_lock_clause}",
-                    chunk,
-                ).fetchall()
+        # Both statements go before either answer is read: one round trip in a pipeline.
+        locking = [
+            db.execute(
+                "SELECT instance_id, history_length, lease_owner FROM instances "
+                f"WHERE instance_id IN ({marks(chunk)}) ORDER BY instance_id{self.row_lock_clause}",
+                chunk,
             )
-        deleted = self._delete_locked_tasks(db, owner, [o.task.id for c in commits for o in c.finished])
+            for chunk in _chunks(ids)
+        ]
+        deleting = self._delete_locked_tasks(db, owner, [o.task.id for c in commits for o in c.finished])
+        found = {r[0]: (r[1], r[2]) for cursor in locking for r in cursor.fetchall()}
+        deleted = {r[0] for r in deleting.fetchall()} if deleting is not None else set()
         applied = [c for c in commits if self._commit_one(db, owner, c, found.get(c.instance_id), deleted)]
         self._apply_turns(db, owner, applied, found)
         kept = {id(c) for c in applied}
@@ -764,20 +765,18 @@ class SqlStore(Store):
         # Deleting the task and delivering its result in one transaction: a result
         # is delivered once even though the activity may run twice. Tasks whose
         # lock passed to another worker are not deleted, so their results are not sent.
-        deleted = self._delete_locked_tasks(db, owner, list(done))
-        self._deliver(db, [done[i] for i in sorted(deleted)])
+        deleting = self._delete_locked_tasks(db, owner, list(done))
+        assert deleting is not None
+        self._deliver(db, [done[r[0]] for r in sorted(deleting.fetchall())])
 
     @staticmethod
-    def _delete_locked_tasks(db: Db, owner: str, ids: list[int]) -> set[int]:
-        """Delete the tasks still locked by ``owner``; returns the ids deleted."""
+    def _delete_locked_tasks(db: Db, owner: str, ids: list[int]) -> Cursor | None:
+        """Delete the tasks still locked by ``owner``; the cursor returns the ids deleted."""
         if not ids:
-            return set()
-        return {
-            r[0]
-            for r in db.execute(
-                f"DELETE FROM tasks WHERE id IN ({marks(ids)}) AND locked_by = ? RETURNING id", [*ids, owner]
-            ).fetchall()
-        }
+            return None
+        return db.execute(
+            f"DELETE FROM tasks WHERE id IN ({marks(ids)}) AND locked_by = ? RETURNING id", [*ids, owner]
+        )
 
     def _deliver(self, db: Db, outcomes: list[ActivityOutcome]) -> None:
         """Put finished tasks' results in their instances' inboxes."""
