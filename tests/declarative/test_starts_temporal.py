@@ -17,7 +17,18 @@ from turnout.declarative import ClientStarter, Settings, load_definition, regist
 
 from .conftest import on_temporal
 from .test_v08_starts import ADMIT, arrived
-from .test_v1_schedule import PARENT, SET_ID, SHIPPER, _at_least, aligned, definition, eventually, instances
+from .test_v1_schedule import (
+    ON_ORDER,
+    PARENT,
+    SET_ID,
+    SHIPPER,
+    _at_least,
+    aligned,
+    definition,
+    eventually,
+    instances,
+    order_event,
+)
 
 pytest.importorskip("turnout_temporal.testing", reason="the Temporal adapter is not installed")
 S = turnout.RuntimeStatus
@@ -88,3 +99,39 @@ async def test_a_newer_version_takes_the_scheduler_over_on_temporal(
         await client.terminate(sid)
         done = await client.wait(run.instance_id, timeout=30)
     assert done.runtime_status is S.COMPLETED and done.instance_id.startswith("beat__")
+
+
+async def test_cron_on_temporal(temporal_address: str, tmp_path: Path, settings: Settings) -> None:
+    loaded = load_definition(definition("cronned", "schedule:\n  cron: '* * * * * ?'\n" + SET_ID))
+    wf = turnout.Workflows()
+    starter = ClientStarter()
+    register(wf, loaded, settings=settings, starter=starter)
+    async with on_temporal(temporal_address, tmp_path, settings, workflows=wf) as client:
+        starter.bind(client)
+        sid = await start_schedule(client, loaded)
+        await eventually(lambda: _at_least(client, "cronned", 2), timeout=60)
+        await client.terminate(sid)
+        runs = [await client.wait(r.instance_id, timeout=30) for r in await instances(client, "cronned")]
+    stamps = sorted(datetime.strptime(r.instance_id, "cronned__%Y%m%dT%H%M%SZ") for r in runs)
+    assert aligned(stamps, timedelta(seconds=1))
+    assert all(r.runtime_status is S.COMPLETED and r.output["input"] == {} for r in runs)
+
+
+async def test_on_events_on_temporal(temporal_address: str, tmp_path: Path, settings: Settings) -> None:
+    loaded = load_definition(definition("big-orders", ON_ORDER))
+    wf = turnout.Workflows()
+    starter = ClientStarter()
+    register(wf, loaded, settings=settings, starter=starter)
+    async with on_temporal(temporal_address, tmp_path, settings, workflows=wf) as client:
+        starter.bind(client)
+        sid = await start_schedule(client, loaded)
+        await client.raise_event(sid, "com.example.order.placed", order_event("small", 20))  # no match
+        await client.raise_event(sid, "com.example.order.placed", order_event("B-1", 250))
+        await client.raise_event(sid, "com.example.order.placed", order_event("B-2", 900))
+        runs = await eventually(lambda: _at_least(client, "big-orders", 2), timeout=60)
+        done = sorted(
+            [await client.wait(r.instance_id, timeout=30) for r in runs], key=lambda s: s.output["order"]
+        )
+        await client.terminate(sid)
+    assert [d.output for d in done] == [{"order": "B-1", "events": 1}, {"order": "B-2", "events": 1}]
+    assert done[0].input == [order_event("B-1", 250)]
