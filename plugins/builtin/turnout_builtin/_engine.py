@@ -27,8 +27,8 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from turnout import (
@@ -43,6 +43,7 @@ from turnout import (
 )
 from turnout._serialization import coerce, dumps, loads
 from turnout._tracing import current_carrier, in_current_context, span
+from turnout._tracing import enabled as tracing
 
 from ._events import EXECUTION_SCOPED, Event, Kind
 from ._executor import WorkflowRun, failure_of
@@ -57,6 +58,7 @@ from ._store import (
     TurnCommit,
     TurnWork,
 )
+from ._threads import ThreadRunner
 
 log = logging.getLogger("turnout.builtin")
 
@@ -173,7 +175,7 @@ class Engine:
         self._due_meanwhile: float | None = None
         self._due_epoch = 0
         self._loops: list[asyncio.Task[None]] = []
-        self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="turnout-activity")
+        self._threads = ThreadRunner(max_activities, "turnout-activity")
         self.find_workflow: Callable[[str], Awaitable[None]] | None = None
         """Registers a workflow this process lacks, if it can (a definition stored by another worker)."""
         self.remote: RemoteWorkers | None = None
@@ -223,7 +225,7 @@ class Engine:
         # Hand everything over at once rather than when the leases expire.
         with contextlib.suppress(Exception):
             await self.store.release_all(self.owner)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._threads.shutdown()
         self._watchers.clear()
         self._hot.clear()
         self._held.clear()
@@ -1024,9 +1026,11 @@ class Engine:
             if registered.is_async:
                 value = await registered.fn(*args)
             else:
-                loop = asyncio.get_running_loop()
-                # The thread runs in this context, so the activity sees its span as current.
-                value = await loop.run_in_executor(self._pool, in_current_context(registered.fn, *args))
+                # With tracing on, the thread runs in this context: the activity sees its span as current.
+                call = (
+                    in_current_context(registered.fn, *args) if tracing() else partial(registered.fn, *args)
+                )
+                value = await self._threads.run(call)
             message = Event(
                 Kind.TASK_COMPLETED,
                 time.time(),
