@@ -160,7 +160,7 @@ class Engine:
         # woken meanwhile is not parked by that batch (its new message came too late for it).
         self._woken: set[str] = set()
         self._woken_all = False
-        # Instances being started (see create_started) that a message may have reached meanwhile.
+        # Instances being started (see starting) that a message may have reached meanwhile.
         self._woken_starting: set[str] = set()
         self._running: set[asyncio.Task[None]] = set()
         # Row ids of the tasks this worker runs or holds the result of: the locks it renews.
@@ -291,8 +291,11 @@ class Engine:
         left = self._starting.get(instance_id, 0) - 1
         if left > 0:
             self._starting[instance_id] = left
-        else:
-            self._starting.pop(instance_id, None)
+            return
+        self._starting.pop(instance_id, None)
+        if instance_id in self._woken_starting:
+            self._woken_starting.discard(instance_id)
+            self.wake(instance_id)  # a message came while claims left it alone: look now
 
     def started(self, row: InstanceRow, start: Event, message_id: int) -> None:
         """An instance this process just created, leased to it: its first turn needs no claim.
@@ -333,9 +336,6 @@ class Engine:
             await self._committed([commit], {iid: run}, {iid: row}, [], row.created_at)
         finally:
             self.not_starting(iid)
-            if iid not in self._starting and iid in self._woken_starting:
-                self._woken_starting.discard(iid)
-                self.wake(iid)  # a message came while claims left it alone: look now
 
     def _unpark(self, instance_ids: Collection[str]) -> None:
         self._parked.difference_update(instance_ids)
