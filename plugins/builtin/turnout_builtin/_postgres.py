@@ -181,6 +181,9 @@ class PostgresStore(SqlStore):
                 "state.postgresql", fn.__name__.lstrip("_"), str(exc).strip(), retryable=True
             ) from exc
 
+    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(?)", [list(values)]
+
     def _notify(self, db: Any, changed: Sequence[str] = ()) -> None:
         # "<tag>|<ids whose status changed>": listeners skip their own commits, and
         # waiters elsewhere re-read only their instance. NOTIFY payloads stop at 8000 bytes.

@@ -162,6 +162,14 @@ class SqlStore(Store):
     def _notify(self, db: Db, changed: Sequence[str] = ()) -> None:
         """Tell other workers that new work is visible (a dialect hook; no-op by default)."""
 
+    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column IN (?, ?, ...)`` and its parameters (a dialect hook, for the statements of every step).
+
+        A dialect with arrays says it with one parameter, so that the text does
+        not change with the number of values and the driver's caches hold.
+        """
+        return f"{column} IN ({marks(values)})", list(values)
+
     # -- instances -----------------------------------------------------------------------
 
     async def create_instance(
@@ -317,13 +325,11 @@ class SqlStore(Store):
         rows = await self._read(self._get_instances, sorted(set(instance_ids)))
         return [rows.get(iid) for iid in instance_ids]
 
-    @staticmethod
-    def _get_instances(db: Db, instance_ids: list[str]) -> dict[str, InstanceRow]:
+    def _get_instances(self, db: Db, instance_ids: list[str]) -> dict[str, InstanceRow]:
         rows: dict[str, InstanceRow] = {}
         for chunk in _chunks(instance_ids):
-            for found in db.execute(
-                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({marks(chunk)})", chunk
-            ):
+            where, args = self._in("instance_id", chunk)
+            for found in db.execute(f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE {where}", args):
                 rows[found[0]] = instance_row(found)
         return rows
 
@@ -535,10 +541,10 @@ class SqlStore(Store):
         locking = [
             db.execute(
                 "SELECT instance_id, history_length, lease_owner FROM instances "
-                f"WHERE instance_id IN ({marks(chunk)}) ORDER BY instance_id{self.row_lock_clause}",
-                chunk,
+                f"WHERE {where} ORDER BY instance_id{self.row_lock_clause}",
+                args,
             )
-            for chunk in _chunks(ids)
+            for where, args in (self._in("instance_id", chunk) for chunk in _chunks(ids))
         ]
         deleting = self._delete_locked_tasks(db, owner, [o.task.id for c in commits for o in c.finished])
         found = {r[0]: (r[1], r[2]) for cursor in locking for r in cursor.fetchall()}
@@ -577,7 +583,8 @@ class SqlStore(Store):
         """Write the turns that apply: a few statements for the whole batch, whatever its size."""
         consumed = [message_id for c in commits for message_id in c.consumed]
         for chunk in _chunks(consumed):
-            db.execute(f"DELETE FROM inbox WHERE id IN ({marks(chunk)})", chunk)
+            where, args = self._in("id", chunk)
+            db.execute(f"DELETE FROM inbox WHERE {where}", args)
         live = [c for c in commits if c.instance_id in found]
         if not live:
             return
@@ -739,10 +746,10 @@ class SqlStore(Store):
         ).fetchall()
         if not rows:
             return []
-        ids = [r[0] for r in rows]
+        where, args = self._in("id", [r[0] for r in rows])
         db.execute(
-            f"UPDATE tasks SET locked_by = ?, locked_until = ? WHERE id IN ({marks(ids)})",
-            [owner, now + self.lease_seconds, *ids],
+            f"UPDATE tasks SET locked_by = ?, locked_until = ? WHERE {where}",
+            [owner, now + self.lease_seconds, *args],
         )
         return [_task(r) for r in rows]
 
@@ -769,14 +776,12 @@ class SqlStore(Store):
         assert deleting is not None
         self._deliver(db, [done[r[0]] for r in sorted(deleting.fetchall())])
 
-    @staticmethod
-    def _delete_locked_tasks(db: Db, owner: str, ids: list[int]) -> Cursor | None:
+    def _delete_locked_tasks(self, db: Db, owner: str, ids: list[int]) -> Cursor | None:
         """Delete the tasks still locked by ``owner``; the cursor returns the ids deleted."""
         if not ids:
             return None
-        return db.execute(
-            f"DELETE FROM tasks WHERE id IN ({marks(ids)}) AND locked_by = ? RETURNING id", [*ids, owner]
-        )
+        where, args = self._in("id", ids)
+        return db.execute(f"DELETE FROM tasks WHERE {where} AND locked_by = ? RETURNING id", [*args, owner])
 
     def _deliver(self, db: Db, outcomes: list[ActivityOutcome]) -> None:
         """Put finished tasks' results in their instances' inboxes."""
