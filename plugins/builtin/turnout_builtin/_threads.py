@@ -22,7 +22,12 @@ _STOP = object()
 
 
 class ThreadRunner:
-    """Runs blocking callables on up to ``max_threads`` threads, for one event loop."""
+    """Runs blocking callables on up to ``max_threads`` threads, for one event loop.
+
+    The threads are daemons: a process that exits does not wait for the
+    activities still running (their tasks' locks lapse and another attempt runs
+    them), and one that never closes its runtime is not kept alive by idle threads.
+    """
 
     def __init__(self, max_threads: int, name: str) -> None:
         self.max_threads = max_threads
