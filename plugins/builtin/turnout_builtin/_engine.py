@@ -733,6 +733,8 @@ class Engine:
         if commit.status_changed:
             self._notify({commit.instance_id: commit.status})
 
+    # -- computing a turn: messages in, a commit out (no I/O) ---------------------------------
+
     def _turn(self, work: TurnWork, now: float) -> tuple[TurnCommit | None, WorkflowRun | None]:
         """One turn of one instance: pure computation, no I/O."""
         row = work.instance
@@ -939,6 +941,8 @@ class Engine:
         commit.tasks = []
         commit.children = []
         commit.messages = [m for m in commit.messages if m.event.kind is not Kind.TIMER_FIRED]
+
+    # -- leases ---------------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
         # Leases and task locks live while this process does; renewed well before expiry.
