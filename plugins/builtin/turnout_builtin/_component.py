@@ -37,12 +37,13 @@ from turnout._serialization import coerce, dumps, loads
 from turnout._tracing import current_carrier
 
 from ._definitions import Definitions
-from ._engine import Engine, new_execution_id
+from ._engine import Engine
 from ._events import Event, Kind
 from ._metadata import BuiltinMetadata
 from ._sidecar._hub import expected_attach
 from ._sqlite import SqliteStore
 from ._store import InstanceRow, Message, Store
+from ._turns import new_execution_id
 
 APPLY_TIMEOUT = 10.0
 """How long pause, resume and terminate wait for the engine to apply them before returning."""

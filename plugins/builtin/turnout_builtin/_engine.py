@@ -42,8 +42,8 @@ from turnout import (
     WorkflowState,
 )
 from turnout._serialization import coerce, dumps, loads
-from turnout._tracing import current_carrier, in_current_context, span
 from turnout._tracing import enabled as tracing
+from turnout._tracing import in_current_context, span
 
 from ._events import EXECUTION_SCOPED, Event, Kind
 from ._executor import WorkflowRun, failure_of
@@ -52,38 +52,17 @@ from ._store import (
     ActivityTask,
     InstanceRow,
     Message,
-    NewChild,
-    NewTask,
     Store,
     TurnCommit,
     TurnWork,
 )
 from ._threads import ThreadRunner
+from ._turns import TurnOutcome, apply_turn, outgoing
 
 log = logging.getLogger("turnout.builtin")
 
 POLL_INTERVAL = 1.0
 """Longest sleep between looks at the store, for work written by other processes."""
-
-
-def _trace_details() -> dict[str, Any] | None:
-    trace = current_carrier()
-    return {"trace": trace} if trace else None
-
-
-def new_execution_id() -> str:
-    """A fresh id for one execution of an instance (a start, a replace, a continue-as-new)."""
-    return uuid.uuid4().hex
-
-
-class TurnOutcome(Protocol):
-    """Where a turn left its instance: a :class:`WorkflowRun`, or a remote worker's answer."""
-
-    workflow_name: str
-    status: RuntimeStatus
-    output: str | None
-    failure: FailureDetails | None
-    carried_events: list[Event]
 
 
 class RemoteWorkers(Protocol):
@@ -320,7 +299,7 @@ class Engine:
         iid = row.instance_id
         run = WorkflowRun(self.workflows, iid)
         run.replay([])
-        commit, run = self._apply_turn(row, run, [start], [], {}, row.created_at)
+        commit, run = apply_turn(row, run, [start], [], {}, row.created_at)
         assert commit is not None, "a start is always consumed"
         self.starting(iid)  # claims leave it alone until the run is cached here
         try:
@@ -702,7 +681,7 @@ class Engine:
                 return
             commit, outcome = answer
             if outcome is not None:
-                self._outgoing(row, outcome, commit, commit.last_updated_at)
+                outgoing(row, outcome, commit, commit.last_updated_at)
                 commit.status_changed = commit.status is not row.status
             stale = await self.store.commit_turns(self.owner, [commit])
             self.stats["commits"] += 1
@@ -772,175 +751,7 @@ class Engine:
             run.replay(work.history or [])
             if work.history:
                 self.stats["replays"] += 1
-        return self._apply_turn(row, run, events, stale_ids, id_of, now)
-
-    def _apply_turn(
-        self,
-        row: InstanceRow,
-        run: WorkflowRun,
-        events: list[Event],
-        stale_ids: list[int],
-        id_of: dict[int, int],
-        now: float,
-    ) -> tuple[TurnCommit | None, WorkflowRun | None]:
-        parent = run.trace or next(
-            (e.detail("trace") for e in events if e.kind is Kind.WORKFLOW_STARTED), None
-        )
-        with span(
-            f"turn {run.workflow_name or row.workflow_name}",
-            parent=parent,
-            attributes={"turnout.instance_id": row.instance_id, "turnout.messages": len(events)},
-        ):
-            result = run.process(now, events)
-            # Events without an inbox id are results applied straight from this worker's activities.
-            consumed = stale_ids + [id_of[id(e)] for e in result.consumed if id(e) in id_of]
-            if run.status is RuntimeStatus.CONTINUED_AS_NEW:
-                # Messages this execution did not apply move to the next one, after the
-                # events it carries over, so that events keep their order.
-                consumed += [id_of[id(e)] for e in result.skipped if id(e) in id_of]
-                run.carried_events.extend(e for e in result.skipped if e.kind not in EXECUTION_SCOPED)
-            if not result.consumed and not stale_ids:
-                return None, run  # everything stays buffered (a paused instance)
-            commit = TurnCommit(
-                instance_id=row.instance_id,
-                expected_history_length=row.history_length,
-                consumed=consumed,
-                new_events=result.new_events if result.consumed else [],
-                status=run.status,
-                last_updated_at=now,
-                output=run.output,
-                failure=run.failure.model_dump() if run.failure else None,
-                custom_status=run.custom_status,
-                workflow_name=run.workflow_name or None,
-            )
-            if not result.consumed:
-                commit.status = row.status
-                commit.output, commit.failure = row.output, row.failure
-                commit.custom_status = row.custom_status
-                commit.status_changed = False
-                return commit, run
-            self._outgoing(row, run, commit, now)
-            commit.status_changed = commit.status is not row.status
-            return commit, run
-
-    def _outgoing(self, row: InstanceRow, run: TurnOutcome, commit: TurnCommit, now: float) -> None:
-        """Turn the steps the code produced into tasks, timers, children and messages."""
-        for event in commit.new_events:
-            if event.kind is Kind.TASK_SCHEDULED:
-                assert event.task_id is not None and event.name is not None
-                commit.tasks.append(
-                    NewTask(
-                        instance_id=row.instance_id,
-                        execution_id=row.execution_id,
-                        task_id=event.task_id,
-                        name=event.name,
-                        input=event.data,
-                        retry=event.detail("retry"),
-                        visible_at=now,
-                        workflow_name=run.workflow_name,
-                        trace=current_carrier(),  # the activity continues this turn's trace
-                    )
-                )
-            elif event.kind is Kind.TIMER_CREATED:
-                if event.detail("fire_at") is None:
-                    continue  # a remote event wait without timeout: recorded, never fired
-                fire_at = float(event.detail("fire_at"))
-                fired = Event(
-                    Kind.TIMER_FIRED,
-                    fire_at,
-                    task_id=event.task_id,
-                    execution_id=row.execution_id,
-                    details={"fire_at": fire_at},
-                )
-                commit.messages.append(Message(row.instance_id, fired, fire_at))
-            elif event.kind is Kind.CHILD_SCHEDULED:
-                commit.children.append(self._child(row, event, now))
-            elif event.kind is Kind.WORKFLOW_COMPLETED:
-                self._completed(row, run, commit, event, now)
-            elif event.kind is Kind.CONTINUED_AS_NEW:
-                self._continued(row, run, commit, event, now)
-
-    def _child(self, row: InstanceRow, event: Event, now: float) -> NewChild:
-        child_id = str(event.detail("instance_id"))
-        child = InstanceRow(
-            instance_id=child_id,
-            workflow_name=event.name or "",
-            status=RuntimeStatus.PENDING,
-            execution_id=new_execution_id(),
-            created_at=now,
-            last_updated_at=now,
-            input=event.data,
-            parent_instance_id=row.instance_id,
-            parent_task_id=event.task_id,
-            parent_execution_id=row.execution_id,
-        )
-        failure = FailureDetails(
-            error_type="InstanceExists",
-            message=f"cannot start child workflow '{event.name}': instance id '{child_id}' is already in use",
-        )
-        return NewChild(
-            row=child,
-            start=Event(
-                Kind.WORKFLOW_STARTED, now, name=event.name, data=event.data, details=_trace_details()
-            ),
-            failure_if_exists=Event(
-                Kind.CHILD_FAILED,
-                now,
-                task_id=event.task_id,
-                execution_id=row.execution_id,
-                details={"failure": failure.model_dump()},
-            ),
-        )
-
-    def _completed(
-        self, row: InstanceRow, run: TurnOutcome, commit: TurnCommit, event: Event, now: float
-    ) -> None:
-        status = run.status
-        if status is RuntimeStatus.TERMINATED:
-            commit.terminate_children = str(
-                event.detail("reason") or f"parent '{row.instance_id}' was terminated"
-            )
-        if row.parent_instance_id is None:
-            return
-        if status is RuntimeStatus.COMPLETED:
-            notice = Event(
-                Kind.CHILD_COMPLETED,
-                now,
-                task_id=row.parent_task_id,
-                data=run.output,
-                execution_id=row.parent_execution_id,
-            )
-        else:
-            failure = run.failure or FailureDetails(
-                error_type=f"Workflow{status.value.title()}",
-                message=f"child workflow '{row.instance_id}' ended {status.value}",
-            )
-            notice = Event(
-                Kind.CHILD_FAILED,
-                now,
-                task_id=row.parent_task_id,
-                execution_id=row.parent_execution_id,
-                details={"failure": failure.model_dump()},
-            )
-        commit.messages.append(Message(row.parent_instance_id, notice, now))
-
-    def _continued(
-        self, row: InstanceRow, run: TurnOutcome, commit: TurnCommit, event: Event, now: float
-    ) -> None:
-        commit.reset_history = True
-        commit.new_events = []
-        commit.status = RuntimeStatus.RUNNING
-        commit.output = commit.failure = None
-        commit.new_execution_id = new_execution_id()
-        commit.new_input = event.data
-        start = Event(Kind.WORKFLOW_STARTED, now, name=run.workflow_name, data=event.data)
-        commit.messages.append(Message(row.instance_id, start, now))
-        for carried in run.carried_events:
-            commit.messages.append(Message(row.instance_id, carried, now))
-        # Tasks already queued belong to the old execution: drop them.
-        commit.tasks = []
-        commit.children = []
-        commit.messages = [m for m in commit.messages if m.event.kind is not Kind.TIMER_FIRED]
+        return apply_turn(row, run, events, stale_ids, id_of, now)
 
     # -- leases ---------------------------------------------------------------------------
 
@@ -1191,7 +1002,7 @@ class Engine:
             for iid, outcomes in groups.items():
                 row = self._hot[iid].row
                 events = [o.message for o in outcomes if o.message is not None]
-                commit, run = self._apply_turn(row, self._cache[iid], events, [], {}, now)
+                commit, run = apply_turn(row, self._cache[iid], events, [], {}, now)
                 if commit is None:
                     plain += outcomes
                     continue
