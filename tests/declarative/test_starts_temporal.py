@@ -34,18 +34,25 @@ pytest.importorskip("turnout_temporal.testing", reason="the Temporal adapter is 
 S = turnout.RuntimeStatus
 
 
-async def test_every_on_temporal(temporal_address: str, tmp_path: Path, settings: Settings) -> None:
-    loaded = load_definition(definition("pulse", "schedule:\n  every: PT1S\n" + SET_ID))
+@pytest.mark.parametrize(
+    ("name", "schedule"),
+    [("pulse", "every: PT1S"), ("cronned", "cron: '* * * * * ?'")],
+    ids=["every", "cron"],
+)
+async def test_timed_schedules_on_temporal(
+    temporal_address: str, tmp_path: Path, settings: Settings, name: str, schedule: str
+) -> None:
+    loaded = load_definition(definition(name, f"schedule:\n  {schedule}\n" + SET_ID))
     wf = turnout.Workflows()
     starter = ClientStarter()
     register(wf, loaded, settings=settings, starter=starter)
     async with on_temporal(temporal_address, tmp_path, settings, workflows=wf) as client:
         starter.bind(client)
         sid = await start_schedule(client, loaded)
-        await eventually(lambda: _at_least(client, "pulse", 2), timeout=60)
+        await eventually(lambda: _at_least(client, name, 2), timeout=60)
         await client.terminate(sid)
-        runs = [await client.wait(r.instance_id, timeout=30) for r in await instances(client, "pulse")]
-    stamps = sorted(datetime.strptime(r.instance_id, "pulse__%Y%m%dT%H%M%SZ") for r in runs)
+        runs = [await client.wait(r.instance_id, timeout=30) for r in await instances(client, name)]
+    stamps = sorted(datetime.strptime(r.instance_id, f"{name}__%Y%m%dT%H%M%SZ") for r in runs)
     assert aligned(stamps, timedelta(seconds=1))
     assert all(r.runtime_status is S.COMPLETED and r.output["input"] == {} for r in runs)
 
@@ -99,22 +106,6 @@ async def test_a_newer_version_takes_the_scheduler_over_on_temporal(
         await client.terminate(sid)
         done = await client.wait(run.instance_id, timeout=30)
     assert done.runtime_status is S.COMPLETED and done.instance_id.startswith("beat__")
-
-
-async def test_cron_on_temporal(temporal_address: str, tmp_path: Path, settings: Settings) -> None:
-    loaded = load_definition(definition("cronned", "schedule:\n  cron: '* * * * * ?'\n" + SET_ID))
-    wf = turnout.Workflows()
-    starter = ClientStarter()
-    register(wf, loaded, settings=settings, starter=starter)
-    async with on_temporal(temporal_address, tmp_path, settings, workflows=wf) as client:
-        starter.bind(client)
-        sid = await start_schedule(client, loaded)
-        await eventually(lambda: _at_least(client, "cronned", 2), timeout=60)
-        await client.terminate(sid)
-        runs = [await client.wait(r.instance_id, timeout=30) for r in await instances(client, "cronned")]
-    stamps = sorted(datetime.strptime(r.instance_id, "cronned__%Y%m%dT%H%M%SZ") for r in runs)
-    assert aligned(stamps, timedelta(seconds=1))
-    assert all(r.runtime_status is S.COMPLETED and r.output["input"] == {} for r in runs)
 
 
 async def test_on_events_on_temporal(temporal_address: str, tmp_path: Path, settings: Settings) -> None:
