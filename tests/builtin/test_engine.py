@@ -182,7 +182,7 @@ async def test_each_step_is_one_transaction(
 
         return call
 
-    for name in ("create_instance", "commit_turns", "finish_tasks", "claim_turns"):
+    for name in ("create_instance", "commit_turns", "finish_tasks"):
         monkeypatch.setattr(store, name, counted(name))
     iid = await client.start(three_adds, 0)
     assert (await store.get_instance(iid)).history_length > 1  # the first turn is in already
