@@ -151,13 +151,20 @@ def _child(row: InstanceRow, event: Event, now: float) -> NewChild:
     return NewChild(
         row=child,
         start=Event(Kind.WORKFLOW_STARTED, now, name=event.name, data=event.data, details=_trace_details()),
-        failure_if_exists=Event(
-            Kind.CHILD_FAILED,
-            now,
-            task_id=event.task_id,
-            execution_id=row.execution_id,
-            details={"failure": failure.model_dump()},
-        ),
+        failure_if_exists=_child_failed(event.task_id, row.execution_id, failure, now),
+    )
+
+
+def _child_failed(
+    task_id: int | None, execution_id: str | None, failure: FailureDetails, now: float
+) -> Event:
+    """The message that tells a parent its child step ``task_id`` failed."""
+    return Event(
+        Kind.CHILD_FAILED,
+        now,
+        task_id=task_id,
+        execution_id=execution_id,
+        details={"failure": failure.model_dump()},
     )
 
 
@@ -182,13 +189,7 @@ def _completed(row: InstanceRow, run: TurnOutcome, commit: TurnCommit, event: Ev
             error_type=f"Workflow{status.value.title()}",
             message=f"child workflow '{row.instance_id}' ended {status.value}",
         )
-        notice = Event(
-            Kind.CHILD_FAILED,
-            now,
-            task_id=row.parent_task_id,
-            execution_id=row.parent_execution_id,
-            details={"failure": failure.model_dump()},
-        )
+        notice = _child_failed(row.parent_task_id, row.parent_execution_id, failure, now)
     commit.messages.append(Message(row.parent_instance_id, notice, now))
 
 
