@@ -474,6 +474,62 @@ async def test_continue_as_new_resets_the_history(store: Store) -> None:
     assert await store.load_history("a") == []
 
 
+# Text a store must keep byte for byte, whatever it sends rows in: quotes, escapes, a NUL-free
+# control character, line separators JSON treats specially, and characters beyond the BMP.
+AWKWARD = '{"s": "it\'s \\"quoted\\" \\\\ back\\nslash\\t\u0001 \u2028\u2029 é 中 🐢"}'
+EXACT = 1_764_215_000.123_456_7  # a timestamp that only a lossless float round trip keeps
+
+
+async def test_values_come_back_exactly(store: Store) -> None:
+    made = row("a")
+    made.input = AWKWARD
+    made.created_at = made.last_updated_at = EXACT
+    await store.create_instance(made, start(EXACT), EXACT, False)
+    [(mid, _)] = await messages_of(store, "a", EXACT)
+    commit = commit_for(
+        "a",
+        [mid],
+        custom_status=AWKWARD,
+        tasks=[NewTask("a", "a-e1", 0, "act", AWKWARD, None, EXACT, "wf")],
+        messages=[Message("a", Event(Kind.EVENT_RAISED, EXACT, name="x", data=AWKWARD), EXACT)],
+    )
+    commit.new_events = [Event(Kind.WORKFLOW_STARTED, EXACT, name="wf", data=AWKWARD)]
+    commit.last_updated_at = EXACT
+    assert await store.commit_turns(OWNER, [commit]) == []
+    got = await store.get_instance("a")
+    assert got is not None
+    assert (got.input, got.custom_status) == (AWKWARD, AWKWARD)
+    assert (got.created_at, got.last_updated_at) == (EXACT, EXACT)
+    [event] = await store.load_history("a")
+    assert (event.data, event.timestamp) == (AWKWARD, EXACT)
+    [task] = await store.claim_tasks("w1", EXACT, 10)
+    assert task.input == AWKWARD and task.first_attempt_at == EXACT
+    [(_, raised)] = await messages_of(store, "a", EXACT)
+    assert (raised.data, raised.timestamp) == (AWKWARD, EXACT)
+    done = commit_for("a", [], length=1, status=S.FAILED, output=AWKWARD, failure={"message": AWKWARD})
+    assert await store.commit_turns(OWNER, [done]) == []
+    got = await store.get_instance("a")
+    assert got is not None and (got.output, got.failure) == (AWKWARD, {"message": AWKWARD})
+
+
+async def test_a_turn_keeps_the_input_unless_a_new_execution_brings_one(store: Store) -> None:
+    made = row("a")
+    made.input = '"first"'
+    await store.create_instance(made, start(), T0, False)
+    [(mid, _)] = await messages_of(store, "a")
+    await store.commit_turns(OWNER, [commit_for("a", [mid], custom_status='"s"')])
+    got = await store.get_instance("a")
+    assert got is not None and (got.input, got.execution_id, got.workflow_name) == ('"first"', "a-e1", "wf")
+    await store.enqueue(Message("a", Event(Kind.EVENT_RAISED, T0 + 2, name="x"), T0 + 2))
+    [(mid2, _)] = await messages_of(store, "a")
+    # Continued as new without input: the new execution's input is none, not the old one.
+    reset = commit_for("a", [mid2], length=2, reset_history=True, new_execution_id="a-e2", new_input=None)
+    reset.new_events = []
+    assert await store.commit_turns(OWNER, [reset]) == []
+    got = await store.get_instance("a")
+    assert got is not None and (got.input, got.execution_id, got.custom_status) == (None, "a-e2", None)
+
+
 async def test_definitions_are_versioned_and_immutable(store: Store) -> None:
     first = StoredDefinition("orders", "1.0.0", "1.0", "document: one", T0)
     assert await store.put_definition(first) == first

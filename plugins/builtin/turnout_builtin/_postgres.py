@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -104,16 +105,40 @@ class _Db:
         with self._conn.cursor() as cursor:
             cursor.executemany(_pg(sql), list(rows))  # type: ignore[arg-type]
 
-    def returning_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
-        # One round trip for the lot (pipelined), one result set per row.
-        returned = []
-        with self._conn.cursor() as cursor:
-            cursor.executemany(_pg(sql), list(rows), returning=True)  # type: ignore[arg-type]
-            while True:
-                returned.append(cursor.fetchone())
-                if not cursor.nextset():
-                    break
-        return returned
+    # Many rows travel as one JSON parameter, unpacked by the server into the table's row
+    # type: psycopg's executemany costs the client about 12 us a row (each row is sent and
+    # polled for on its own, even in a pipeline), this about 2, and no batch makes a new text.
+
+    def insert_rows(
+        self,
+        table: str,
+        columns: tuple[str, ...],
+        rows: Sequence[Sequence[Any]],
+        *,
+        skip_conflicts: bool = False,
+        returning: str = "",
+    ) -> list[Any]:
+        names = ", ".join(columns)
+        cursor = self._conn.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, %s)"
+            + (" ON CONFLICT DO NOTHING" if skip_conflicts else "")
+            + (f" RETURNING {returning}" if returning else ""),
+            (_json_rows(columns, rows),),
+        )
+        return cursor.fetchall() if returning else []
+
+    def update_rows(
+        self, table: str, key: str, assignments: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        self._conn.execute(
+            f"UPDATE {table} AS cur SET {assignments} "
+            f"FROM json_populate_recordset(NULL::{table}, %s) AS v WHERE cur.{key} = v.{key}",
+            (_json_rows(columns, rows),),
+        )
+
+
+def _json_rows(columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> str:
+    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows])
 
 
 class PostgresStore(SqlStore):

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from abc import abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from turnout import (
@@ -55,6 +57,27 @@ INSTANCE_COLUMNS = (
     "failure, custom_status, scheduled_start_at, parent_instance_id, parent_task_id, "
     "parent_execution_id, history_length"
 )
+INSTANCE_FIELDS = (*INSTANCE_COLUMNS.split(", "), "lease_owner", "lease_expires")
+HISTORY_FIELDS = ("instance_id", "seq", "event")
+INBOX_FIELDS = ("instance_id", "visible_at", "event")
+TASK_FIELDS = (
+    "instance_id", "execution_id", "task_id", "name", "input", "retry", "workflow_name",
+    "first_attempt_at", "visible_at", "trace", "locked_by", "locked_until",
+)  # fmt: skip
+TURN_FIELDS = (
+    "instance_id", "status", "output", "failure", "custom_status", "last_updated_at", "history_length",
+    "lease_expires", "lease_owner", "execution_id", "input", "workflow_name",
+)  # fmt: skip
+TURN_ASSIGNMENTS = (
+    "status = v.status, output = v.output, failure = v.failure, custom_status = v.custom_status, "
+    "last_updated_at = v.last_updated_at, history_length = v.history_length, "
+    "lease_expires = v.lease_expires, lease_owner = v.lease_owner, "
+    # A new execution (continue-as-new) brings its id and input; other turns keep both.
+    "execution_id = COALESCE(v.execution_id, cur.execution_id), "
+    "input = CASE WHEN v.execution_id IS NULL THEN cur.input ELSE v.input END, "
+    "workflow_name = COALESCE(v.workflow_name, cur.workflow_name)"
+)
+"""What a turn writes to its instance's row: ``v`` is the turn's values, ``cur`` the row as stored."""
 IN_CHUNK = 500
 """Values per ``IN (...)`` list: far below SQLite's limit of 32,766 parameters."""
 TASK_COLUMNS = (
@@ -90,8 +113,31 @@ class Db(Protocol):
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor: ...
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
-    def returning_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
-        """Run a statement with ``RETURNING`` once per row; the first returned row of each, or None."""
+    def insert_rows(
+        self,
+        table: str,
+        columns: tuple[str, ...],
+        rows: Sequence[Sequence[Any]],
+        *,
+        skip_conflicts: bool = False,
+        returning: str = "",
+    ) -> list[Any]:
+        """Insert ``rows`` (values of ``columns``) as one statement where the dialect can.
+
+        ``skip_conflicts`` leaves out rows whose key is taken. What ``returning``
+        names comes back for each row inserted, in no particular order: callers
+        ask for the columns they match rows on.
+        """
+        ...
+
+    def update_rows(
+        self, table: str, key: str, assignments: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """For each row (values of ``columns``, ``key`` among them), update the stored row with its key.
+
+        ``assignments`` is the ``SET`` list: ``v.<column>`` is a given value,
+        ``cur.<column>`` the stored one. No two rows may share a key.
+        """
         ...
 
 
@@ -103,6 +149,29 @@ def _chunks(items: list[T]) -> Iterator[list[T]]:
 def marks(items: Iterable[Any]) -> str:
     """``?, ?, ?`` for an IN list."""
     return ",".join("?" for _ in items)
+
+
+_GIVEN = re.compile(r"\bv\.(\w+)")
+
+
+@lru_cache(maxsize=64)
+def insert_values_sql(table: str, columns: tuple[str, ...], skip_conflicts: bool, returning: str) -> str:
+    """An INSERT of one row of ``?`` values: for dialects that run a statement per row."""
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks(columns)})"
+        + (" ON CONFLICT DO NOTHING" if skip_conflicts else "")
+        + (f" RETURNING {returning}" if returning else "")
+    )
+
+
+@lru_cache(maxsize=64)
+def update_values_sql(
+    table: str, key: str, assignments: str, columns: tuple[str, ...]
+) -> tuple[str, tuple[int, ...]]:
+    """An UPDATE of one row by ``?`` values, and which of ``columns`` fill its placeholders, in order."""
+    used = [*_GIVEN.findall(assignments), key]
+    sql = f"UPDATE {table} AS cur SET {_GIVEN.sub('?', assignments)} WHERE cur.{key} = ?"
+    return sql, tuple(columns.index(name) for name in used)
 
 
 def instance_row(values: Sequence[Any]) -> InstanceRow:
@@ -261,12 +330,15 @@ class SqlStore(Store):
         """The start messages of new instances; returns their inbox ids by ``id(item)``."""
         if not items:
             return {}
-        returned = db.returning_many(
-            "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?) RETURNING id",
+        returned = db.insert_rows(
+            "inbox",
+            INBOX_FIELDS,
             [(i.row.instance_id, i.visible_at, i.start.encode()) for i in items],
+            returning="instance_id, id",
         )
         self._notify(db)
-        return {id(item): r[0] for item, r in zip(items, returned, strict=True)}
+        message_ids = dict(returned)  # one start per instance: its id is in the batch once
+        return {id(item): message_ids[item.row.instance_id] for item in items}
 
     @classmethod
     def _insert_instance(cls, db: Db, row: InstanceRow) -> bool:
@@ -276,18 +348,13 @@ class SqlStore(Store):
     def _insert_instances(
         db: Db, rows: list[InstanceRow], leases: list[tuple[str | None, float | None]] | None = None
     ) -> set[str]:
-        """Insert the rows whose ids are free (leased to a worker where given); returns the ids inserted.
-
-        One statement run per row rather than one statement of many rows: drivers
-        and servers cache statements by their text, and a batch of each size would
-        be a new text.
-        """
+        """Insert the rows whose ids are free (leased to a worker where given); returns the ids inserted."""
         if not rows:
             return set()
         leases = leases or [(None, None)] * len(rows)
-        returned = db.returning_many(
-            f"INSERT INTO instances ({INSTANCE_COLUMNS}, lease_owner, lease_expires) "
-            f"VALUES ({marks(range(17))}) ON CONFLICT DO NOTHING RETURNING instance_id",
+        returned = db.insert_rows(
+            "instances",
+            INSTANCE_FIELDS,
             [
                 (
                     row.instance_id,
@@ -310,8 +377,10 @@ class SqlStore(Store):
                 )
                 for row, (owner, expires) in zip(rows, leases, strict=True)
             ],
+            skip_conflicts=True,
+            returning="instance_id",
         )
-        return {r[0] for r in returned if r is not None}
+        return {r[0] for r in returned}
 
     async def get_instance(self, instance_id: str) -> InstanceRow | None:
         # Reads that arrive together (many waiters starting at once) share one query.
@@ -598,16 +667,15 @@ class SqlStore(Store):
             for n, event in enumerate(c.new_events)
         ]
         if history:
-            db.executemany("INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)", history)
-        db.executemany(
-            # One statement for every turn: the parts that not every turn changes are CASEs.
-            "UPDATE instances SET status = ?, output = ?, failure = ?, custom_status = ?, "
-            "last_updated_at = ?, history_length = ?, lease_expires = ?, "
-            "lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, "
-            "execution_id = COALESCE(?, execution_id), input = CASE WHEN ? THEN ? ELSE input END, "
-            "workflow_name = COALESCE(?, workflow_name) WHERE instance_id = ?",
+            db.insert_rows("history", HISTORY_FIELDS, history)
+        db.update_rows(
+            "instances",
+            "instance_id",
+            TURN_ASSIGNMENTS,
+            TURN_FIELDS,
             [
                 (
+                    c.instance_id,
                     c.status.value,
                     c.output,
                     json.dumps(c.failure) if c.failure else None,
@@ -615,41 +683,41 @@ class SqlStore(Store):
                     c.last_updated_at,
                     base[c.instance_id] + len(c.new_events),
                     c.last_updated_at + self.lease_seconds,
-                    c.status.is_terminal,
+                    # The owner holds the lease (checked under the row lock, or just
+                    # given with a new row) and keeps it until the instance ends.
+                    None if c.status.is_terminal else owner,
                     c.new_execution_id,
-                    c.new_execution_id is not None,
                     c.new_input,
                     c.workflow_name,
-                    c.instance_id,
                 )
                 for c in live
             ],
         )
-        ended = [(c.instance_id,) for c in live if c.status.is_terminal or c.reset_history]
-        if ended:
+        ended = [c.instance_id for c in live if c.status.is_terminal or c.reset_history]
+        for chunk in _chunks(ended):
             # Queued activities of a finished execution can never matter again.
-            db.executemany("DELETE FROM tasks WHERE instance_id = ? AND locked_by IS NULL", ended)
-        terminal = [(c.instance_id,) for c in live if c.status.is_terminal]
-        if terminal:
-            db.executemany("DELETE FROM inbox WHERE instance_id = ?", terminal)
+            where, args = self._in("instance_id", chunk)
+            db.execute(f"DELETE FROM tasks WHERE {where} AND locked_by IS NULL", args)
+        terminal = [c.instance_id for c in live if c.status.is_terminal]
+        for chunk in _chunks(terminal):
+            where, args = self._in("instance_id", chunk)
+            db.execute(f"DELETE FROM inbox WHERE {where}", args)
         self._insert_tasks(db, owner, [t for c in live for t in c.tasks])
         messages = [m for c in live for m in c.messages]
         for c in live:
             messages += self._children_of(db, c)
         if messages:
-            db.executemany(
-                "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
-                [(m.instance_id, m.visible_at, m.event.encode()) for m in messages],
+            db.insert_rows(
+                "inbox", INBOX_FIELDS, [(m.instance_id, m.visible_at, m.event.encode()) for m in messages]
             )
 
     def _insert_tasks(self, db: Db, owner: str, tasks: list[NewTask]) -> None:
         """New activity tasks; those ``locked`` are locked by ``owner``, which gets their row ids."""
         if not tasks:
             return
-        returned = db.returning_many(
-            "INSERT INTO tasks (instance_id, execution_id, task_id, name, input, retry, workflow_name, "
-            "first_attempt_at, visible_at, trace, locked_by, locked_until) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        returned = db.insert_rows(
+            "tasks",
+            TASK_FIELDS,
             [
                 (
                     t.instance_id,
@@ -667,9 +735,14 @@ class SqlStore(Store):
                 )
                 for t in tasks
             ],
+            returning="instance_id, execution_id, task_id, id",
         )
-        for task, row in zip(tasks, returned, strict=True):
-            task.id = row[0]  # the committing worker runs those locked at once, and knows the rest by id
+        # The committing worker runs those locked at once, and knows the rest by id.
+        ids = {(iid, execution_id, task_id): row_id for iid, execution_id, task_id, row_id in returned}
+        if len(ids) != len(tasks):
+            raise RuntimeError("two new activity tasks share an instance, execution and task id")
+        for task in tasks:
+            task.id = ids[task.instance_id, task.execution_id, task.task_id]
 
     def _children_of(self, db: Db, c: TurnCommit) -> list[Message]:
         """The messages a turn's children need: their starts, or the parent's failures; terminations."""
@@ -787,10 +860,8 @@ class SqlStore(Store):
         """Put finished tasks' results in their instances' inboxes."""
         messages = [(o.task.instance_id, o.message) for o in outcomes if o.message is not None]
         if messages:
-            db.executemany(
-                "INSERT INTO inbox (instance_id, visible_at, event) VALUES (?, ?, ?)",
-                [(iid, message.timestamp, message.encode()) for iid, message in messages],
-            )
+            rows = [(iid, message.timestamp, message.encode()) for iid, message in messages]
+            db.insert_rows("inbox", INBOX_FIELDS, rows)
             self._notify(db)
 
     async def next_due(self, now: float) -> float | None:

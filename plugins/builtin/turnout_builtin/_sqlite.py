@@ -24,7 +24,7 @@ from typing import IO, Any, TypeVar
 from turnout import ComponentError
 
 from ._metadata import SqliteMetadata
-from ._sql import SqlStore
+from ._sql import SqlStore, insert_values_sql, update_values_sql
 
 T = TypeVar("T")
 
@@ -88,9 +88,28 @@ class _Db:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
 
-    def returning_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
-        # In-process: a call per row costs microseconds (sqlite3's executemany cannot return rows).
-        return [self._conn.execute(sql, row).fetchone() for row in rows]
+    def insert_rows(
+        self,
+        table: str,
+        columns: tuple[str, ...],
+        rows: Sequence[Sequence[Any]],
+        *,
+        skip_conflicts: bool = False,
+        returning: str = "",
+    ) -> list[Any]:
+        sql = insert_values_sql(table, columns, skip_conflicts, returning)
+        if not returning:
+            self._conn.executemany(sql, rows)
+            return []
+        # In-process, a call per row costs microseconds (sqlite3's executemany cannot return rows).
+        returned = (self._conn.execute(sql, row).fetchone() for row in rows)
+        return [r for r in returned if r is not None]
+
+    def update_rows(
+        self, table: str, key: str, assignments: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        sql, used = update_values_sql(table, key, assignments, columns)
+        self._conn.executemany(sql, ([row[i] for i in used] for row in rows))
 
 
 class SqliteStore(SqlStore):
