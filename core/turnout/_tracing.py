@@ -67,14 +67,25 @@ def current_carrier() -> Carrier | None:
     return carrier or None
 
 
-@contextlib.contextmanager
+_NO_SPAN = contextlib.nullcontext()
+
+
 def span(
     name: str, *, parent: Carrier | None = None, attributes: dict[str, Any] | None = None
-) -> Iterator[Any]:
-    """A span named ``name``, child of ``parent`` (a stored carrier) or of the current span."""
+) -> contextlib.AbstractContextManager[Any]:
+    """A span named ``name``, child of ``parent`` (a stored carrier) or of the current span.
+
+    Without tracing, one shared no-op: asked for on every turn and activity, a
+    generator-based context manager of its own cost a few percent of the engine's time.
+    """
     if trace is None or propagate is None or not enabled():
-        yield None
-        return
+        return _NO_SPAN
+    return _span(name, parent, attributes)
+
+
+@contextlib.contextmanager
+def _span(name: str, parent: Carrier | None, attributes: dict[str, Any] | None) -> Iterator[Any]:
+    assert trace is not None and propagate is not None
     context = propagate.extract(parent) if parent else None
     tracer = trace.get_tracer("turnout")
     with tracer.start_as_current_span(name, context=context, attributes=attributes) as current:

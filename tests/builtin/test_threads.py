@@ -68,3 +68,19 @@ async def test_shutdown_cancels_what_has_not_started() -> None:
     assert await first is True
     with pytest.raises(asyncio.CancelledError):
         await queued
+
+
+def test_a_runner_serves_one_live_loop_and_follows_it_when_it_closes() -> None:
+    """Results go to the loop that asked: a second live loop is refused, not left waiting forever."""
+    runner = ThreadRunner(2, "test")
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        assert first.run_until_complete(runner.run(lambda: 1)) == 1
+        with pytest.raises(RuntimeError, match="one event loop"):
+            second.run_until_complete(runner.run(lambda: 2))
+        first.close()
+        assert second.run_until_complete(runner.run(lambda: 3)) == 3
+    finally:
+        runner.shutdown()
+        first.close()
+        second.close()

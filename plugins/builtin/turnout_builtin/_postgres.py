@@ -15,14 +15,14 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 from turnout import ComponentError, EngineError
 
 from ._metadata import PostgresMetadata
 from ._sql import SqlStore
+from ._threads import ThreadRunner
 
 try:
     import psycopg
@@ -161,7 +161,7 @@ class PostgresStore(SqlStore):
         self.lease_seconds = lease_seconds
         self.channel = f"turnout_{schema}"
         self._pool: ConnectionPool[Any] | None = None
-        self._threads = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="turnout-pg")
+        self._threads = ThreadRunner(max_connections, "turnout-pg")
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
         self._on_notify: Callable[[list[str] | None], None] | None = None
@@ -186,8 +186,7 @@ class PostgresStore(SqlStore):
         return await self._submit(True, fn, args)
 
     async def _submit(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self._run, write, fn, args)
+        return await self._threads.run(partial(self._run, write, fn, args))
 
     def _run(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._pool is None:
@@ -221,8 +220,7 @@ class PostgresStore(SqlStore):
         conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
 
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._threads, self._open)
+        await self._threads.run(self._open)
 
     def _open(self) -> None:
         self._migrate()
@@ -271,9 +269,8 @@ class PostgresStore(SqlStore):
 
     async def close(self) -> None:
         self._stop.set()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._threads, self._close)
-        self._threads.shutdown(wait=True)
+        await self._threads.run(self._close)
+        self._threads.shutdown()
 
     def _close(self) -> None:
         if self._listener is not None:

@@ -1,4 +1,6 @@
-"""Plain ``def`` activities on a pool of threads, their results handed back to the event loop in bursts.
+"""Blocking calls on a pool of threads, their results handed back to the event loop in bursts.
+
+Plain ``def`` activities run here, and so do the PostgreSQL store's transactions.
 
 ``loop.run_in_executor`` costs, per call, a ``concurrent.futures.Future`` (with
 its own lock and condition), a second future chained to it, and a write to the
@@ -42,9 +44,12 @@ class ThreadRunner:
 
     async def run(self, fn: Callable[[], Any]) -> Any:
         """``fn()`` on a pool thread; its result, or its exception, raised here."""
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            if self._loop is not None and not self._loop.is_closed():
+                # Results are handed to one loop: a second one would never see its own.
+                raise RuntimeError(f"{self.name}: a thread runner serves one event loop at a time")
+            self._loop = loop
         future: asyncio.Future[Any] = loop.create_future()
         with self._lock:
             self._unfinished += 1
