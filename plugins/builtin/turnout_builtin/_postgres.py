@@ -137,6 +137,24 @@ class _Db:
         )
 
 
+def _in_transaction(conn: psycopg.Connection[Any], fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """``fn`` in one transaction, in pipeline mode: statements whose results are not read go
+    without waiting for the server, and ``COMMIT`` goes with the last of them.
+
+    Not ``conn.transaction()``: in a pipeline it waits for the server before and
+    after ``COMMIT``, two round trips more on every step of every workflow. Here
+    a failed statement makes the server skip the rest of the pipeline, ``COMMIT``
+    included; an exception from ``fn`` comes before ``COMMIT`` is sent. Either
+    way the transaction is left open, and the pool's connection block that
+    encloses this call rolls it back.
+    """
+    with conn.pipeline():
+        conn.execute("BEGIN")
+        result = fn(_Db(conn), *args)
+        conn.execute("COMMIT")
+    return result
+
+
 def _json_rows(columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> str:
     return json.dumps([dict(zip(columns, row, strict=True)) for row in rows])
 
@@ -193,12 +211,7 @@ class PostgresStore(SqlStore):
             raise RuntimeError("the PostgreSQL store is not open")
         try:
             with self._pool.connection() as conn:
-                if not write:
-                    return fn(_Db(conn), *args)
-                # Pipeline mode: statements whose results are not read go without waiting
-                # for the server, so a transaction costs a few round trips, not one per statement.
-                with conn.pipeline(), conn.transaction():
-                    return fn(_Db(conn), *args)
+                return _in_transaction(conn, fn, args) if write else fn(_Db(conn), *args)
         except psycopg.OperationalError as exc:
             # The server restarted or the network failed: the caller may retry.
             raise EngineError(
