@@ -150,6 +150,41 @@ def pg_version(conninfo: str) -> str | None:
         return None
 
 
+def pg_settle(conninfo: str) -> None:
+    """Write out what earlier workloads left dirty, so that no workload pays for another's checkpoint."""
+    import psycopg
+
+    # CHECKPOINT needs a privileged role (pg_checkpoint or superuser); without one, runs are only noisier.
+    with contextlib.suppress(psycopg.Error):
+        pg_admin(conninfo, "CHECKPOINT")
+
+
+def pg_commit_ms(conninfo: str, commits: int = 300) -> float | None:
+    """The median time of a durable one-row transaction on the server: the floor under every step.
+
+    A workflow engine that makes each step durable before the next pays this
+    at least once per step, whatever its code; the latency targets are read against it.
+    """
+    import psycopg
+
+    table = f"bench_commit_{uuid.uuid4().hex[:12]}"  # not TEMPORARY: those write no WAL, so never wait for it
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"CREATE TABLE {table} (n INTEGER)")  # type: ignore[arg-type]
+            try:
+                conn.execute("SET synchronous_commit = on")  # the default, which every system here runs with
+                samples = []
+                for n in range(commits):
+                    began = time.perf_counter()
+                    conn.execute(f"INSERT INTO {table} VALUES (%s)", (n,))  # type: ignore[arg-type]
+                    samples.append((time.perf_counter() - began) * 1000)
+                return statistics.median(samples)
+            finally:
+                conn.execute(f"DROP TABLE {table}")  # type: ignore[arg-type]
+    except psycopg.Error:
+        return None
+
+
 def with_database(conninfo: str, database: str) -> str:
     """The same server, another database (a URL's path is the database name)."""
     base = conninfo.rsplit("/", 1)[0]
@@ -479,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     mach = machine()
     pg_server = pg_version(args.postgres)
+    if pg_server:
+        pg_settle(args.postgres)
+    pg_commit = pg_commit_ms(args.postgres) if pg_server else None
     load_before = load_average()
     print(
         f"bench: {mach['cores']} cores, {mach['memory_bytes'] / 2**30:.0f} GiB, {mach['cpu_model']}; "
@@ -505,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
                     infos[system.key] = dict(system.info)
                     print(f"  {system.info}", flush=True)
                 for w in workloads:
+                    if "postgresql" in system.key:
+                        pg_settle(args.postgres)
                     record = run_workload(system, w, args.startup_runs, base)
                     records.append(record)
                     print(f"  {w:<8} {summary(record)}", flush=True)
@@ -523,12 +563,13 @@ def main(argv: list[str] | None = None) -> int:
         "machine": mach,
         "load_average": {"before": load_before, "after": load_average()},
         "postgresql": pg_server,
+        "postgresql_commit_ms": pg_commit,
         "workloads": report.workload_sizes(),
         "systems": {s.key: {"label": s.label, **infos.get(s.key, {})} for s in chosen},
         "partial": partial,
         "records": records,
     }
-    results["targets"] = report.targets(records)
+    results["targets"] = report.targets(records, pg_commit)
     output = args.output or (
         BENCH / "results" / f"partial-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
         if partial
