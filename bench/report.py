@@ -358,6 +358,20 @@ def results_markdown(results: dict[str, Any]) -> str:
             for style, fig in r["styles"].items():
                 parts.append(f"{style} " + ("failed" if "error" in fig else _fmt(fig, r["workload"])))
             lines.append(f"- {r['label']}, {r['workload']}: " + "; ".join(parts) + f" (kept: {r['style']})")
+    repeated = [r for r in records if "processes" in r and r["workload"] in ("w1", "latency")]
+    if repeated:
+        lines += [
+            "",
+            "W1 and latency ran in several processes per system, each on a fresh store; the tables keep "
+            "the median run:",
+            "",
+        ]
+        for r in repeated:
+            figure, unit = (
+                ("workflows_per_second", "workflows/s") if r["workload"] == "w1" else ("p50_ms", "ms p50")
+            )
+            runs = ", ".join(f"{v:.1f}" for v in r[f"processes_{figure}"])
+            lines.append(f"- {r['label']}, {r['workload']}: {runs} {unit}")
     temporal = results["systems"].get("temporal", {})
     if "server_start_seconds" in temporal:
         lines += [
