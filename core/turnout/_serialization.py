@@ -35,7 +35,18 @@ def dumps(value: Any, *, what: str = "value") -> str | None:
     """JSON text of ``value``; None stays None so that "no payload" is distinct from ``null``."""
     if value is None:
         return None
-    return _ENCODER.encode(to_json_value(value, what=what))
+    text = _ENCODER.encode(to_json_value(value, what=what))
+    if not text.isascii():
+        # A lone surrogate ("\ud800") is a Python str but no store can keep it: refused
+        # here, where the caller can be told, rather than failing the commit that holds it.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            where = text[max(exc.start - 20, 0) : exc.start].encode("unicode_escape").decode()
+            raise InvalidArgument(
+                what, value, f"text that is valid Unicode (a lone surrogate follows {where!r})"
+            ) from None
+    return text
 
 
 def loads(text: str | None) -> Any:

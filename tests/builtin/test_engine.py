@@ -522,6 +522,46 @@ async def test_an_input_the_workflow_cannot_take_is_refused_at_start(
     assert len(await client.list()) == 0
 
 
+LONE_SURROGATE = "half a pair: \ud800"  # a Python str, but not Unicode any store can keep
+
+
+@wf.activity
+def returns_lone_surrogate(ctx: turnout.ActivityContext) -> str:
+    return LONE_SURROGATE
+
+
+@wf.workflow
+def reports_lone_surrogates(ctx: turnout.WorkflowContext, where: str) -> Any:
+    if where == "output":
+        return LONE_SURROGATE
+    try:
+        yield ctx.call_activity(returns_lone_surrogate)
+    except turnout.TaskFailedError as exc:
+        return str(exc)
+    return "the activity's result was kept"
+
+
+async def test_text_that_is_not_unicode_is_refused_with_what_it_was(
+    client: turnout.AsyncWorkflowClient,
+) -> None:
+    """Refused where it enters: a start's input, a workflow's output, an activity's result.
+
+    Before, it reached the store and failed the commit that held it, so a start
+    raised an encoding error from deep in the store and a turn could never commit.
+    """
+    with pytest.raises(turnout.InvalidArgument, match=r"workflow input .*valid Unicode"):
+        await client.start(reports_lone_surrogates, LONE_SURROGATE)
+    assert len(await client.list()) == 0
+    ended = await client.wait(await client.start(reports_lone_surrogates, "output"), timeout=10)
+    assert ended.runtime_status is S.FAILED and ended.failure is not None
+    assert "output of workflow 'reports_lone_surrogates'" in ended.failure.message
+    assert "valid Unicode (a lone surrogate follows" in ended.failure.message
+    caught = await client.wait(await client.start(reports_lone_surrogates, "activity"), timeout=10)
+    assert caught.runtime_status is S.COMPLETED
+    assert "result of activity 'returns_lone_surrogate'" in caught.output
+    assert "valid Unicode" in caught.output
+
+
 def test_non_retryable_errors_accept_exception_classes() -> None:
     policy = turnout.RetryPolicy(non_retryable_errors=(ValueError, "KeyError"))
     assert policy.non_retryable_errors == ("ValueError", "KeyError")
