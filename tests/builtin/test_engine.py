@@ -522,6 +522,37 @@ async def test_an_input_the_workflow_cannot_take_is_refused_at_start(
     assert len(await client.list()) == 0
 
 
+async def test_a_turn_the_store_refuses_holds_back_its_own_instance_only(
+    client: turnout.AsyncWorkflowClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch the store fails for a reason of its own is committed again turn by turn.
+
+    Retried whole, one turn the store cannot take held back every instance
+    batched with it, forever. Now that one instance rests and is tried again.
+    """
+    from turnout_builtin._sql import SqlStore
+
+    apply = SqlStore._apply_turns
+    refusing = True
+
+    def apply_turns(self: SqlStore, db: Any, owner: str, commits: list[Any], found: Any) -> None:
+        # After its first turn (committed with its start), every turn of "poison" fails its batch.
+        if refusing and any(c.instance_id == "poison" and c.expected_history_length for c in commits):
+            raise ValueError("this store cannot keep that turn")
+        apply(self, db, owner, commits, found)
+
+    monkeypatch.setattr(SqlStore, "_apply_turns", apply_turns)
+    ids = ["poison", *(f"good-{n}" for n in range(12))]
+    await asyncio.gather(*(client.start(three_adds, 0, instance_id=iid) for iid in ids))
+    for iid in ids[1:]:
+        assert (await client.wait(iid, timeout=10)).output == 3
+    poison = await client.get("poison")
+    assert poison is not None and poison.runtime_status is S.RUNNING
+    assert "the store refused a turn of poison" in caplog.text
+    refusing = False  # the cause is gone: the instance goes on from where it stopped
+    assert (await client.wait("poison", timeout=20)).output == 3
+
+
 LONE_SURROGATE = "half a pair: \ud800"  # a Python str, but not Unicode any store can keep
 
 

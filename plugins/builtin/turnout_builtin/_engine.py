@@ -135,6 +135,9 @@ class Engine:
         # Instances whose visible messages all stay buffered (paused ones): skipped
         # until a new message for them arrives, so the turn loop does not spin.
         self._parked: set[str] = set()
+        # Instances whose last turn the store refused with an error of its own (not a lost
+        # database): id -> (refusals in a row, monotonic time before which none is tried).
+        self._refused: dict[str, tuple[int, float]] = {}
         # Wake-ups that arrive while a batch of turns is being computed: an instance
         # woken meanwhile is not parked by that batch (its new message came too late for it).
         self._woken: set[str] = set()
@@ -457,7 +460,7 @@ class Engine:
                     self.owner,
                     now,
                     self.batch_size,
-                    self._parked | self._remote_busy | self._busy | set(self._starting),
+                    self._parked | self._remote_busy | self._busy | set(self._starting) | self._resting(),
                     self._cache.__contains__,
                 )
                 # One whose start began while the store answered is left to that start.
@@ -535,13 +538,17 @@ class Engine:
         runs: Mapping[str, WorkflowRun | None],
         rows: Mapping[str, InstanceRow | None],
         now: float,
-    ) -> list[str]:
-        """Commit a batch of turns computed here, then start what they scheduled; returns the stale ones."""
+    ) -> list[TurnCommit]:
+        """Commit a batch of turns computed here, then start what they scheduled.
+
+        Returns the turns the store refused (see _store_commit): nothing of them
+        was written, and their instances rest before this worker tries them again.
+        """
         if not commits:
             return []
         reserved = self._reserve_tasks(commits)
         try:
-            stale = await self.store.commit_turns(self.owner, commits)
+            stale, refused = await self._store_commit(commits)
         except BaseException:
             for commit in commits:  # the cached runs may be ahead of the store now
                 self._cache.pop(commit.instance_id, None)
@@ -549,8 +556,61 @@ class Engine:
             raise
         finally:
             self._reserved -= reserved
+        for commit in refused:
+            self._cache.pop(commit.instance_id, None)
+            self._hot.pop(commit.instance_id, None)
+            count = self._refused.get(commit.instance_id, (0, 0.0))[0] + 1
+            self._refused[commit.instance_id] = (count, time.monotonic() + min(2.0 ** (count - 1), 60.0))
+        if refused:
+            gone = {id(c) for c in refused}
+            commits = [c for c in commits if id(c) not in gone]
+        for commit in commits:
+            self._refused.pop(commit.instance_id, None)
         await self._committed(commits, runs, rows, stale, now)
-        return stale
+        return refused
+
+    async def _store_commit(self, commits: list[TurnCommit]) -> tuple[list[str], list[TurnCommit]]:
+        """The store's commit of a batch: the stale instances, and the turns it refused.
+
+        A batch the store fails for a reason of its own (a value it cannot
+        keep, a bug), not because the database went away, is tried again one
+        turn at a time: one turn it cannot take must not hold back the others
+        of its batch, forever, as it would if the whole batch were retried.
+        """
+        try:
+            return await self.store.commit_turns(self.owner, commits), []
+        except EngineError as exc:
+            if exc.retryable:
+                raise  # the database went away: the whole batch is retried when it is back
+            error: Exception = exc
+        except Exception as exc:
+            error = exc
+        if len(commits) == 1:
+            iid = commits[0].instance_id
+            log.error(
+                "turnout: the store refused a turn of %s (%d in a row); it is tried again later",
+                iid,
+                self._refused.get(iid, (0, 0.0))[0] + 1,
+                exc_info=error,
+            )
+            return [], commits
+        stale: list[str] = []
+        refused: list[TurnCommit] = []
+        for commit in commits:
+            try:
+                alone_stale, alone_refused = await self._store_commit([commit])
+            except EngineError:  # the database went away meanwhile: this one waits, like a refused one
+                alone_stale, alone_refused = [], [commit]
+            stale += alone_stale
+            refused += alone_refused
+        return stale, refused
+
+    def _resting(self) -> set[str]:
+        """Instances whose last turn the store refused, until their time to be tried again."""
+        if not self._refused:
+            return set()
+        now = time.monotonic()
+        return {iid for iid, (_, until) in self._refused.items() if until > now}
 
     async def _committed(
         self,
@@ -1017,8 +1077,13 @@ class Engine:
         ids = list(runs)
         self._busy.update(ids)
         try:
-            await self._commit(commits, runs, rows, now)
-            self._held.difference_update(o.task.id for c in commits for o in c.finished)
+            refused = {id(c) for c in await self._commit(commits, runs, rows, now)}
+            self._held.difference_update(
+                o.task.id for c in commits if id(c) not in refused for o in c.finished
+            )
+            # Not applied after all: the results go through the inbox, and the turn is
+            # made again from there, once the instance has rested.
+            plain += [o for c in commits if id(c) in refused for o in c.finished]
         finally:
             self._busy.difference_update(ids)
             deferred = self._deferred.intersection(ids)
