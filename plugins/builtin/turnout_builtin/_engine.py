@@ -1052,7 +1052,7 @@ class Engine:
 
         One transaction per step, where the inbox takes two (deliver, then turn)
         and a claim between them. Returns the results to deliver through the
-        inbox after all (a turn that applied nothing).
+        inbox after all (a turn that applied nothing, or one the store refused).
         """
         commits: list[TurnCommit] = []
         runs: dict[str, WorkflowRun | None] = {}
