@@ -556,21 +556,31 @@ class Engine:
             raise
         finally:
             self._reserved -= reserved
-        for commit in refused:
-            self._cache.pop(commit.instance_id, None)
-            self._hot.pop(commit.instance_id, None)
-            count = self._refused.get(commit.instance_id, (0, 0.0))[0] + 1
-            self._refused[commit.instance_id] = (count, time.monotonic() + min(2.0 ** (count - 1), 60.0))
+        for commit, error in refused:
+            iid = commit.instance_id
+            self._cache.pop(iid, None)
+            self._hot.pop(iid, None)
+            count = self._refused.get(iid, (0, 0.0))[0] + 1
+            self._refused[iid] = (count, time.monotonic() + min(2.0 ** (count - 1), 60.0))
+            log.error(
+                "turnout: the store refused a turn of %s (%d in a row); it is tried again later",
+                iid,
+                count,
+                exc_info=error,
+            )
         if refused:
-            gone = {id(c) for c in refused}
+            gone = {id(c) for c, _ in refused}
             commits = [c for c in commits if id(c) not in gone]
-        for commit in commits:
-            self._refused.pop(commit.instance_id, None)
+        if self._refused:
+            for commit in commits:
+                self._refused.pop(commit.instance_id, None)
         await self._committed(commits, runs, rows, stale, now)
-        return refused
+        return [c for c, _ in refused]
 
-    async def _store_commit(self, commits: list[TurnCommit]) -> tuple[list[str], list[TurnCommit]]:
-        """The store's commit of a batch: the stale instances, and the turns it refused.
+    async def _store_commit(
+        self, commits: list[TurnCommit]
+    ) -> tuple[list[str], list[tuple[TurnCommit, Exception]]]:
+        """The store's commit of a batch: the stale instances, and the turns it refused, with why.
 
         A batch the store fails for a reason of its own (a value it cannot
         keep, a bug), not because the database went away, is tried again one
@@ -586,21 +596,15 @@ class Engine:
         except Exception as exc:
             error = exc
         if len(commits) == 1:
-            iid = commits[0].instance_id
-            log.error(
-                "turnout: the store refused a turn of %s (%d in a row); it is tried again later",
-                iid,
-                self._refused.get(iid, (0, 0.0))[0] + 1,
-                exc_info=error,
-            )
-            return [], commits
+            return [], [(commits[0], error)]
         stale: list[str] = []
-        refused: list[TurnCommit] = []
+        refused: list[tuple[TurnCommit, Exception]] = []
         for commit in commits:
             try:
                 alone_stale, alone_refused = await self._store_commit([commit])
-            except EngineError:  # the database went away meanwhile: this one waits, like a refused one
-                alone_stale, alone_refused = [], [commit]
+            except EngineError as lost:
+                # The database went away meanwhile: this one waits, like a refused one.
+                alone_stale, alone_refused = [], [(commit, lost)]
             stale += alone_stale
             refused += alone_refused
         return stale, refused
