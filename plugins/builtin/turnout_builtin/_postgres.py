@@ -97,6 +97,13 @@ def _pg(sql: str) -> str:
 class _Db:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
+        self.later: list[tuple[psycopg.Cursor[Any], Callable[[list[Any]], None]]] = []
+        """Returned rows and who gets them, once the transaction commits (see ``insert_rows``)."""
+
+    def finish(self) -> None:
+        """Hand rows returned to a ``then`` over, once every answer has come back."""
+        for cursor, then in self.later:
+            then(cursor.fetchall())
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         return self._conn.execute(_pg(sql), args)  # type: ignore[arg-type]
@@ -117,6 +124,7 @@ class _Db:
         *,
         skip_conflicts: bool = False,
         returning: str = "",
+        then: Callable[[list[Any]], None] | None = None,
     ) -> list[Any]:
         names = ", ".join(columns)
         cursor = self._conn.execute(
@@ -125,7 +133,12 @@ class _Db:
             + (f" RETURNING {returning}" if returning else ""),
             (_json_rows(columns, rows),),
         )
-        return cursor.fetchall() if returning else []
+        if not returning:
+            return []
+        if then is None:
+            return cursor.fetchall()  # in a pipeline, a round trip before the next statement
+        self.later.append((cursor, then))
+        return []
 
     def update_rows(
         self, table: str, key: str, assignments: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
@@ -148,10 +161,19 @@ def _in_transaction(conn: psycopg.Connection[Any], fn: Callable[..., T], args: t
     way the transaction is left open, and the pool's connection block that
     encloses this call rolls it back.
     """
+    db = _Db(conn)
     with conn.pipeline():
         conn.execute("BEGIN")
-        result = fn(_Db(conn), *args)
+        result = fn(db, *args)
         conn.execute("COMMIT")
+    db.finish()  # leaving the pipeline read every answer, COMMIT's among them
+    return result
+
+
+def _outside_transactions(conn: psycopg.Connection[Any], fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    db = _Db(conn)
+    result = fn(db, *args)
+    db.finish()
     return result
 
 
@@ -211,7 +233,7 @@ class PostgresStore(SqlStore):
             raise RuntimeError("the PostgreSQL store is not open")
         try:
             with self._pool.connection() as conn:
-                return _in_transaction(conn, fn, args) if write else fn(_Db(conn), *args)
+                return _in_transaction(conn, fn, args) if write else _outside_transactions(conn, fn, args)
         except psycopg.OperationalError as exc:
             # The server restarted or the network failed: the caller may retry.
             raise EngineError(

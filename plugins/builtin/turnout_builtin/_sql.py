@@ -121,12 +121,16 @@ class Db(Protocol):
         *,
         skip_conflicts: bool = False,
         returning: str = "",
+        then: Callable[[list[Any]], None] | None = None,
     ) -> list[Any]:
         """Insert ``rows`` (values of ``columns``) as one statement where the dialect can.
 
         ``skip_conflicts`` leaves out rows whose key is taken. What ``returning``
         names comes back for each row inserted, in no particular order: callers
-        ask for the columns they match rows on.
+        ask for the columns they match rows on. Given ``then``, the rows go to it
+        instead, as late as the dialect likes but only if the transaction commits:
+        a client of a remote server reads them with the answer to ``COMMIT``, and
+        saves the round trip that reading them before the next statement costs.
         """
         ...
 
@@ -712,10 +716,23 @@ class SqlStore(Store):
             )
 
     def _insert_tasks(self, db: Db, owner: str, tasks: list[NewTask]) -> None:
-        """New activity tasks; those ``locked`` are locked by ``owner``, which gets their row ids."""
+        """New activity tasks; those ``locked`` are locked by ``owner``, which gets their row ids.
+
+        The ids are set once the transaction commits: the committing worker runs the
+        locked tasks after that, and knows the rest by id.
+        """
         if not tasks:
             return
-        returned = db.insert_rows(
+        keys = [(t.instance_id, t.execution_id, t.task_id) for t in tasks]
+        if len(set(keys)) != len(keys):
+            raise RuntimeError("two new activity tasks share an instance, execution and task id")
+
+        def set_ids(returned: list[Any]) -> None:
+            ids = {(iid, execution_id, task_id): row_id for iid, execution_id, task_id, row_id in returned}
+            for task, key in zip(tasks, keys, strict=True):
+                task.id = ids[key]
+
+        db.insert_rows(
             "tasks",
             TASK_FIELDS,
             [
@@ -736,13 +753,8 @@ class SqlStore(Store):
                 for t in tasks
             ],
             returning="instance_id, execution_id, task_id, id",
+            then=set_ids,
         )
-        # The committing worker runs those locked at once, and knows the rest by id.
-        ids = {(iid, execution_id, task_id): row_id for iid, execution_id, task_id, row_id in returned}
-        if len(ids) != len(tasks):
-            raise RuntimeError("two new activity tasks share an instance, execution and task id")
-        for task in tasks:
-            task.id = ids[task.instance_id, task.execution_id, task.task_id]
 
     def _children_of(self, db: Db, c: TurnCommit) -> list[Message]:
         """The messages a turn's children need: their starts, or the parent's failures; terminations."""

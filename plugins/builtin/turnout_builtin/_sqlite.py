@@ -81,6 +81,12 @@ class _Db:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self.later: list[tuple[list[Any], Callable[[list[Any]], None]]] = []
+        """Returned rows and who gets them, once the transaction commits (see ``insert_rows``)."""
+
+    def finish(self) -> None:
+        for rows, then in self.later:
+            then(rows)
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self._conn.execute(sql, args)
@@ -96,6 +102,7 @@ class _Db:
         *,
         skip_conflicts: bool = False,
         returning: str = "",
+        then: Callable[[list[Any]], None] | None = None,
     ) -> list[Any]:
         sql = insert_values_sql(table, columns, skip_conflicts, returning)
         if not returning:
@@ -103,7 +110,11 @@ class _Db:
             return []
         # In-process, a call per row costs microseconds (sqlite3's executemany cannot return rows).
         returned = (self._conn.execute(sql, row).fetchone() for row in rows)
-        return [r for r in returned if r is not None]
+        inserted = [r for r in returned if r is not None]
+        if then is None:
+            return inserted
+        self.later.append((inserted, then))
+        return []
 
     def update_rows(
         self, table: str, key: str, assignments: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
@@ -145,7 +156,9 @@ class SqliteStore(SqlStore):
             raise RuntimeError("the SQLite store is not open")
         db = _Db(self._conn)
         if not write:
-            return fn(db, *args)
+            result = fn(db, *args)
+            db.finish()
+            return result
         # IMMEDIATE takes the write lock up front: no deadlock between two writers.
         self._conn.execute("BEGIN IMMEDIATE")
         try:
@@ -154,6 +167,7 @@ class SqliteStore(SqlStore):
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        db.finish()
         return result
 
     # -- connection and schema ---------------------------------------------------------
