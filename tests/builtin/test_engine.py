@@ -194,6 +194,39 @@ async def test_each_step_is_one_transaction(
     assert [e.kind for e in await client.history(iid)].count("WorkflowStarted") == 1
 
 
+async def test_other_workers_hear_of_a_workflow_when_it_starts_and_when_it_ends(
+    postgres_conninfo: str, tmp_path: Path
+) -> None:
+    """Each NOTIFY costs the server about as much as a step's writes: the steps in between,
+    whose next activity is locked by the worker that runs it, concern no one else."""
+    import psycopg
+
+    from turnout_builtin._postgres import drop_schema
+
+    schema = f"engine_{uuid.uuid4().hex[:12]}"
+    resources = tmp_path / "components.yaml"
+    resources.write_text(POSTGRES_COMPONENTS.format(conninfo=postgres_conninfo, schema=schema))
+    try:
+        async with turnout.AsyncRuntime(resources, workflows=wf, working_dir=tmp_path) as rt:
+            channel = rt.client().component.engine.store.channel  # type: ignore[attr-defined]
+            listener = await psycopg.AsyncConnection.connect(postgres_conninfo, autocommit=True)
+            async with listener:
+                await listener.execute(f'LISTEN "{channel}"')
+                client = rt.client()
+                iid = await client.start(three_adds, 0)
+                assert (await client.wait(iid, timeout=10)).output == 3
+                # Notifications arrive in commit order: one sent now comes after the workflow's.
+                await listener.execute("SELECT pg_notify(%s, 'end of test')", (channel,))
+                heard = []
+                async for notice in listener.notifies(timeout=10):
+                    if notice.payload == "end of test":
+                        break
+                    heard.append(notice.payload.partition("|")[2])
+        assert heard == [iid, iid]  # the start (RUNNING), the end (COMPLETED)
+    finally:
+        await drop_schema(postgres_conninfo, schema)
+
+
 async def test_results_of_queued_tasks_are_applied_directly(
     client: turnout.AsyncWorkflowClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

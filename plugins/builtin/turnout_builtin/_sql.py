@@ -626,7 +626,8 @@ class SqlStore(Store):
         self._apply_turns(db, owner, applied, found)
         kept = {id(c) for c in applied}
         stale = [c.instance_id for c in commits if id(c) not in kept]
-        self._notify(db, [c.instance_id for c in applied if c.status_changed])
+        if any(_news_for_others(c) for c in applied):
+            self._notify(db, [c.instance_id for c in applied if c.status_changed])
         return stale
 
     def _commit_one(
@@ -932,6 +933,22 @@ class SqlStore(Store):
             "SELECT name, version, dialect, document, created_at FROM definitions ORDER BY name, seq"
         ).fetchall()
         return [StoredDefinition(*row) for row in rows]
+
+
+def _news_for_others(c: TurnCommit) -> bool:
+    """Whether anyone but the committing worker can act on a turn, and so must be told of it.
+
+    A step that only moves its instance on, with its next activities locked by
+    the worker that runs them, is nobody else's business: telling every
+    listener of it costs the server as much as half the step's statements do.
+    """
+    return bool(
+        c.status_changed
+        or c.messages
+        or c.children
+        or c.terminate_children is not None
+        or any(not t.locked for t in c.tasks)
+    )
 
 
 def _operation(event: Event) -> str:
