@@ -241,6 +241,10 @@ class PostgresStore(SqlStore):
             ) from exc
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if len(values) == 1:
+            # Planned once per connection (a prepared statement's generic plan); with an
+            # array the server plans again on every call, which costs more than running it.
+            return f"{column} = ?", [values[0]]
         return f"{column} = ANY(?)", [list(values)]
 
     def _notify(self, db: Any, changed: Sequence[str] = ()) -> None:
