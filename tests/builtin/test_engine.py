@@ -227,6 +227,27 @@ async def test_other_workers_hear_of_a_workflow_when_it_starts_and_when_it_ends(
         await drop_schema(postgres_conninfo, schema)
 
 
+async def test_a_wait_on_an_instance_running_here_reads_nothing(
+    client: turnout.AsyncWorkflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker that runs an instance wrote its state: waiting on it starts from that state,
+    and the final one comes with the commit that ends it."""
+    store = client.component.engine.store  # type: ignore[attr-defined]
+    reads: list[str] = []
+    get_instance = store.get_instance
+
+    async def counted(instance_id: str) -> Any:
+        reads.append(instance_id)
+        return await get_instance(instance_id)
+
+    iid = await client.start(three_adds, 0)
+    monkeypatch.setattr(store, "get_instance", counted)
+    state = await client.wait(iid, timeout=10)
+    assert state.output == 3 and state.runtime_status == turnout.RuntimeStatus.COMPLETED
+    assert reads == []
+    assert (await client.get(iid)) == state  # what the store holds, read now
+
+
 async def test_results_of_queued_tasks_are_applied_directly(
     client: turnout.AsyncWorkflowClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -238,7 +238,8 @@ class BuiltinWorkflowComponent(WorkflowComponent):
         deadline = None if timeout is None else loop.time() + timeout
         statuses = self.engine.watch(instance_id)  # before the first read: no change is missed
         try:
-            state = await self.get(instance_id)
+            # An instance running here needs no read: this worker wrote its state.
+            state = self.engine.known_state(instance_id) or await self.get(instance_id)
             while True:
                 if state is None:
                     raise InstanceNotFound(instance_id, self.name or None)

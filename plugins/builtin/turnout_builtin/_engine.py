@@ -396,6 +396,16 @@ class Engine:
         self._watchers.setdefault(instance_id, []).append(queue)
         return queue
 
+    def known_state(self, instance_id: str) -> WorkflowState | None:
+        """The instance's state as this worker's last commit left it, while it runs here; else None.
+
+        Only this worker commits turns of an instance it leases, so that state is
+        the stored one; were the lease lost, the new owner's commits notify, and
+        a waiter reads the store then.
+        """
+        hot = self._hot.get(instance_id)
+        return hot.row.to_state() if hot is not None else None
+
     def unwatch(self, instance_id: str, queue: asyncio.Queue[RuntimeStatus | WorkflowState | None]) -> None:
         """Forget a watcher that is no longer waited on."""
         queues = self._watchers.get(instance_id)
