@@ -47,6 +47,12 @@ from ._turns import new_execution_id
 
 APPLY_TIMEOUT = 10.0
 """How long pause, resume and terminate wait for the engine to apply them before returning."""
+WAIT_POLL_SECONDS = 10.0
+"""How often a waiter reads the store though nothing told it to: a safety net only.
+
+This process's commits wake its waiters, other processes' commits reach them by
+NOTIFY, and when the listening connection (re)connects every waiter reads again.
+"""
 
 
 class BuiltinWorkflowComponent(WorkflowComponent):
@@ -230,7 +236,7 @@ class BuiltinWorkflowComponent(WorkflowComponent):
         until: Collection[RuntimeStatus] = TERMINAL_STATUSES,
         timeout: float | None = None,
     ) -> WorkflowState:
-        """Woken by the engine's commits; polls as well for changes made by other processes.
+        """Woken by the engine's commits and other processes' notifications (see ``WAIT_POLL_SECONDS``).
 
         A commit that gives the instance a status outside ``until`` needs no read.
         """
@@ -250,7 +256,8 @@ class BuiltinWorkflowComponent(WorkflowComponent):
                     raise WaitTimeout(instance_id, timeout or 0.0, await self.get(instance_id) or state)
                 news: RuntimeStatus | WorkflowState | None = None
                 try:
-                    async with asyncio.timeout(1.0 if remaining is None else min(1.0, remaining)):
+                    poll = WAIT_POLL_SECONDS if remaining is None else min(WAIT_POLL_SECONDS, remaining)
+                    async with asyncio.timeout(poll):
                         news = await statuses.get()  # not wait_for: see Engine._sleep
                 except TimeoutError:
                     news = None  # a poll, for changes no notification told of

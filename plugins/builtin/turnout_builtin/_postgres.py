@@ -342,6 +342,9 @@ class PostgresStore(SqlStore):
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self.channel)))
                     delay = 0.1
+                    if self._on_notify is not None:
+                        # Whatever was committed while nobody listened went untold: look again.
+                        self._on_notify(None)
                     while not self._stop.is_set():
                         for notice in conn.notifies(timeout=0.5, stop_after=1):
                             tag, _, ids = notice.payload.partition("|")
