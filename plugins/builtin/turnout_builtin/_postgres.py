@@ -143,11 +143,28 @@ class _Db:
     def update_rows(
         self, table: str, key: str, assignments: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
     ) -> None:
-        self._conn.execute(
-            f"UPDATE {table} AS cur SET {assignments} "
-            f"FROM json_populate_recordset(NULL::{table}, %s) AS v WHERE cur.{key} = v.{key}",
-            (_json_rows(columns, rows),),
+        self._conn.execute(*_update_statement(table, key, assignments, columns, rows))
+
+
+def _update_statement(
+    table: str, key: str, assignments: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> tuple[str, tuple[str]]:
+    """The UPDATE for ``Db.update_rows``, and its one parameter.
+
+    One row comes from ``json_populate_record``, which the planner knows makes
+    one row. A recordset it guesses at 100 rows, and joins them to a table of
+    a few thousand by reading all of it: every step of every workflow paid
+    about 0.5 ms of server CPU for that with 2,000 instances stored, against
+    0.05 ms through the key's index.
+    """
+    if len(rows) == 1:
+        source, param = (
+            f"json_populate_record(NULL::{table}, %s)",
+            json.dumps(dict(zip(columns, rows[0], strict=True))),
         )
+    else:
+        source, param = f"json_populate_recordset(NULL::{table}, %s)", _json_rows(columns, rows)
+    return f"UPDATE {table} AS cur SET {assignments} FROM {source} AS v WHERE cur.{key} = v.{key}", (param,)
 
 
 def _in_transaction(conn: psycopg.Connection[Any], fn: Callable[..., T], args: tuple[Any, ...]) -> T:
