@@ -7,8 +7,6 @@ whole transaction back, and to handing the connection back clean.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,17 +21,8 @@ INSERT = (
 
 
 @pytest.fixture
-async def store(postgres_conninfo: str) -> AsyncIterator[Any]:
-    from turnout_builtin._postgres import PostgresStore, drop_schema
-
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    made = PostgresStore(postgres_conninfo, schema=schema, max_connections=1)  # one connection, reused
-    await made.open()
-    try:
-        yield made
-    finally:
-        await made.close()
-        await drop_schema(postgres_conninfo, schema)
+def store(pg_store: Any) -> Any:
+    return pg_store
 
 
 async def names(store: Any) -> list[str]:

@@ -7,11 +7,11 @@ the shared SQL cannot come to depend on either.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from pg_stores import fresh_pg_store
 
 COLUMNS = ("name", "version", "dialect", "document", "created_at", "seq")
 
@@ -26,17 +26,8 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
         yield made
         await made.close()
         return
-    from turnout_builtin._postgres import PostgresStore, drop_schema
-
-    conninfo = request.getfixturevalue("postgres_conninfo")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    made = PostgresStore(conninfo, schema=schema, max_connections=1)
-    await made.open()
-    try:
+    async with fresh_pg_store(request.getfixturevalue("postgres_conninfo")) as made:
         yield made
-    finally:
-        await made.close()
-        await drop_schema(conninfo, schema)
 
 
 async def names(store: Any) -> list[str]:
