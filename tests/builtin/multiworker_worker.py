@@ -14,8 +14,11 @@ way to stop it. Two records let the tests see what each worker did:
 - the *turn log*: each applied turn inserts a row in the ``turn_log`` table
   inside the very transaction that applies it (the store's ``_apply_turns`` is
   wrapped in this process only), so the log holds exactly the turns that took
-  effect, in commit order, with the worker that applied them. Turns refused as
-  stale are counted in the summary.
+  effect, in commit order, with the worker that applied them and the time by
+  its own clock when it wrote the turn. (A server clock would not do: a worker
+  killed right after it sent a turn's last statements and ``COMMIT`` leaves
+  them to run after its death, which is no fault.) Turns refused as stale are
+  counted in the summary.
 
 Imported, the module gives the tests the workflow's expected results
 (:func:`expected_output`), a :class:`Fleet` of worker processes and
@@ -123,6 +126,7 @@ def _log_applied_turns() -> None:
 
     def apply_turns(self: SqlStore, db: Any, owner: str, commits: list[Any], found: dict[str, Any]) -> None:
         apply(self, db, owner, commits, found)
+        written = time.time()  # by this process, alive: see the module's docstring
         logged = [
             (c.instance_id, c.expected_history_length, len(c.new_events), bool(c.reset_history), owner)
             for c in commits
@@ -130,9 +134,8 @@ def _log_applied_turns() -> None:
         ]
         if logged:
             db.executemany(
-                "INSERT INTO turn_log (instance_id, base, added, reset, owner, at) "
-                "VALUES (?, ?, ?, ?, ?, extract(epoch from clock_timestamp()))",
-                logged,
+                "INSERT INTO turn_log (instance_id, base, added, reset, owner, at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(*row, written) for row in logged],
             )
 
     SqlStore._commit_one = commit_one  # type: ignore[method-assign]
@@ -403,11 +406,11 @@ class Fleet:
         }
 
     def kill(self, index: int) -> float:
-        """SIGKILL worker ``index``; returns the time of the kill."""
+        """SIGKILL worker ``index``; returns the time by which it was dead (the kill, reaped)."""
         proc = self.procs[index]
-        at = time.time()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        at = time.time()
         self.killed[proc.pid] = at
         with self._connect() as conn:
             rows = conn.execute(
