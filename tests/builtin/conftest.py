@@ -14,3 +14,18 @@ async def pg_store(postgres_conninfo: str) -> AsyncIterator[Any]:
     """A PostgreSQL store on a throwaway schema (see ``pg_stores``)."""
     async with fresh_pg_store(postgres_conninfo) as store:
         yield store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def dialect_store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """The store of each SQL dialect: SQLite in memory, PostgreSQL on a throwaway schema."""
+    if request.param == "sqlite":
+        from turnout_builtin._sqlite import SqliteStore
+
+        made: Any = SqliteStore(":memory:")
+        await made.open()
+        yield made
+        await made.close()
+        return
+    async with fresh_pg_store(request.getfixturevalue("postgres_conninfo")) as made:
+        yield made

@@ -7,27 +7,16 @@ the shared SQL cannot come to depend on either.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pg_stores import fresh_pg_store
 
 COLUMNS = ("name", "version", "dialect", "document", "created_at", "seq")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    if request.param == "sqlite":
-        from turnout_builtin._sqlite import SqliteStore
-
-        made: Any = SqliteStore(":memory:")
-        await made.open()
-        yield made
-        await made.close()
-        return
-    async with fresh_pg_store(request.getfixturevalue("postgres_conninfo")) as made:
-        yield made
+@pytest.fixture
+def store(dialect_store: Any) -> Any:
+    return dialect_store
 
 
 async def names(store: Any) -> list[str]:

@@ -58,9 +58,10 @@ async def test_a_version_1_postgresql_schema_is_upgraded_in_place(postgres_conni
         stored = StoredDefinition("d", "1", "1.0", "text", T0)
         await store.put_definition(stored)
         assert await store.list_definitions() == [stored]
+        await store._write(lambda db: db.expect("SELECT TRUE", [], "version 3's check is there"))
         await store.close()
         with psycopg.connect(postgres_conninfo, autocommit=True) as conn:
             versions = conn.execute(f'SELECT version FROM "{schema}".schema_version ORDER BY 1').fetchall()
-        assert [v for (v,) in versions] == [1, 2]
+        assert [v for (v,) in versions] == [1, 2, 3]
     finally:
         await _postgres.drop_schema(postgres_conninfo, schema)

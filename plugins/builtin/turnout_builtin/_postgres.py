@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from turnout import ComponentError, EngineError
 
 from ._metadata import PostgresMetadata
-from ._sql import SqlStore
+from ._sql import AssumptionFailed, SqlStore
 from ._threads import ThreadRunner
 
 try:
@@ -36,7 +36,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 T = TypeVar("T")
 log = logging.getLogger("turnout.builtin.postgres")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+EXPECTATION_FAILED = "TN001"
+"""The SQLSTATE of ``turnout_expect``: an assumption of ``Db.expect`` was false."""
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -85,6 +88,16 @@ _MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (name, version)
         )""",
     ],
+    3: [
+        # Db.expect: a transaction checks what it assumed on the server, and fails there.
+        f"""CREATE FUNCTION turnout_expect(ok BOOLEAN, what TEXT) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+        BEGIN
+            IF ok IS NOT TRUE THEN
+                RAISE EXCEPTION 'turnout: %', what USING ERRCODE = '{EXPECTATION_FAILED}';
+            END IF;
+            RETURN TRUE;
+        END $$""",
+    ],
 }
 
 
@@ -125,13 +138,24 @@ class _Db:
         skip_conflicts: bool = False,
         returning: str = "",
         then: Callable[[list[Any]], None] | None = None,
+        expect_all: str = "",
     ) -> list[Any]:
         names = ", ".join(columns)
-        cursor = self._conn.execute(
+        insert = (
             f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, %s)"
             + (" ON CONFLICT DO NOTHING" if skip_conflicts else "")
-            + (f" RETURNING {returning}" if returning else ""),
-            (_json_rows(columns, rows),),
+        )
+        if expect_all:
+            if returning:
+                raise ValueError("insert_rows: expect_all counts the rows inserted, and returns none")
+            self._conn.execute(
+                f"WITH inserted AS ({insert} RETURNING 1) "
+                "SELECT turnout_expect(COUNT(*) = %s, %s) FROM inserted",
+                (_json_rows(columns, rows), len(rows), expect_all),
+            )
+            return []
+        cursor = self._conn.execute(
+            insert + (f" RETURNING {returning}" if returning else ""), (_json_rows(columns, rows),)
         )
         if not returning:
             return []
@@ -139,6 +163,10 @@ class _Db:
             return cursor.fetchall()  # in a pipeline, a round trip before the next statement
         self.later.append((cursor, then))
         return []
+
+    def expect(self, sql: str, args: Sequence[Any], what: str) -> None:
+        # Sent, never read: a false value fails the transaction on the server (see _run).
+        self._conn.execute(_pg(f"SELECT turnout_expect(({sql}), ?)"), [*args, what])  # type: ignore[arg-type]
 
     def update_rows(
         self, table: str, key: str, assignments: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
@@ -251,11 +279,15 @@ class PostgresStore(SqlStore):
         try:
             with self._pool.connection() as conn:
                 return _in_transaction(conn, fn, args) if write else _outside_transactions(conn, fn, args)
-        except psycopg.OperationalError as exc:
-            # The server restarted or the network failed: the caller may retry.
-            raise EngineError(
-                "state.postgresql", fn.__name__.lstrip("_"), str(exc).strip(), retryable=True
-            ) from exc
+        except psycopg.Error as exc:
+            if exc.sqlstate == EXPECTATION_FAILED:
+                raise AssumptionFailed(exc.diag.message_primary or str(exc)) from exc
+            if isinstance(exc, psycopg.OperationalError):
+                # The server restarted or the network failed: the caller may retry.
+                raise EngineError(
+                    "state.postgresql", fn.__name__.lstrip("_"), str(exc).strip(), retryable=True
+                ) from exc
+            raise
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         if len(values) == 1:

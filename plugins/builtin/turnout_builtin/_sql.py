@@ -98,6 +98,10 @@ class _NewInstance:
     """The first turn, already run by ``lease_to``: committed with the row, instead of a start message."""
 
 
+class AssumptionFailed(Exception):
+    """A transaction written on an assumption (see ``Db.expect``) found it false, and was rolled back."""
+
+
 class Cursor(Protocol):
     """The part of a DB-API cursor the shared SQL uses."""
 
@@ -122,6 +126,7 @@ class Db(Protocol):
         skip_conflicts: bool = False,
         returning: str = "",
         then: Callable[[list[Any]], None] | None = None,
+        expect_all: str = "",
     ) -> list[Any]:
         """Insert ``rows`` (values of ``columns``) as one statement where the dialect can.
 
@@ -131,6 +136,17 @@ class Db(Protocol):
         instead, as late as the dialect likes but only if the transaction commits:
         a client of a remote server reads them with the answer to ``COMMIT``, and
         saves the round trip that reading them before the next statement costs.
+        Given ``expect_all`` (what it means), every row must be inserted, as with
+        :meth:`expect`.
+        """
+        ...
+
+    def expect(self, sql: str, args: Sequence[Any], what: str) -> None:
+        """A query whose one value must be true; if not, the transaction fails with AssumptionFailed(what).
+
+        Where the server can check it (PostgreSQL), the answer is never read:
+        a transaction written on what it expects goes in one round trip, where
+        reading first and deciding would take two.
         """
         ...
 
@@ -232,6 +248,20 @@ class SqlStore(Store):
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(db, *args)`` on a worker thread, in one transaction."""
 
+    async def _write_assuming(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(db, *args, True)`` in one transaction; if what it assumed was false, ``fn(db, *args, False)``.
+
+        With ``True``, ``fn`` writes as if the common case held and checks it
+        with ``Db.expect``: on a remote server the whole transaction goes in one
+        round trip. With ``False`` it reads first and decides, in two. The first
+        transaction rolls back whole when an assumption fails, so the second
+        starts from the same state.
+        """
+        try:
+            return await self._write(fn, *args, True)
+        except AssumptionFailed:
+            return await self._write(fn, *args, False)
+
     def _notify(self, db: Db, changed: Sequence[str] = ()) -> None:
         """Tell other workers that new work is visible (a dialect hook; no-op by default)."""
 
@@ -268,11 +298,18 @@ class SqlStore(Store):
         return message_id
 
     async def _create_batch(self, items: list[_NewInstance]) -> list[int | BaseException | None]:
-        return await self._write(self._create_instances, items)
+        return await self._write_assuming(self._create_instances, items)
 
-    def _create_instances(self, db: Db, items: list[_NewInstance]) -> list[int | BaseException | None]:
-        """Create new instances (never replacing one); an id in use gets InstanceExists."""
-        inserted = self._insert_instances(db, [i.row for i in items], [self._lease(i) for i in items])
+    def _create_instances(
+        self, db: Db, items: list[_NewInstance], assume: bool
+    ) -> list[int | BaseException | None]:
+        """Create new instances (never replacing one); an id in use gets InstanceExists.
+
+        ``assume``: every id is free, as it nearly always is (see ``_write_assuming``).
+        """
+        inserted = self._insert_instances(
+            db, [i.row for i in items], [self._lease(i) for i in items], expect_all=assume
+        )
         taken = [i.row.instance_id for i in items if i.row.instance_id not in inserted]
         status = (
             dict(
@@ -350,9 +387,16 @@ class SqlStore(Store):
 
     @staticmethod
     def _insert_instances(
-        db: Db, rows: list[InstanceRow], leases: list[tuple[str | None, float | None]] | None = None
+        db: Db,
+        rows: list[InstanceRow],
+        leases: list[tuple[str | None, float | None]] | None = None,
+        *,
+        expect_all: bool = False,
     ) -> set[str]:
-        """Insert the rows whose ids are free (leased to a worker where given); returns the ids inserted."""
+        """Insert the rows whose ids are free (leased to a worker where given); returns the ids inserted.
+
+        ``expect_all``: every id is free, or the transaction fails (AssumptionFailed).
+        """
         if not rows:
             return set()
         leases = leases or [(None, None)] * len(rows)
@@ -382,9 +426,10 @@ class SqlStore(Store):
                 for row, (owner, expires) in zip(rows, leases, strict=True)
             ],
             skip_conflicts=True,
-            returning="instance_id",
+            returning="" if expect_all else "instance_id",
+            expect_all="the new instances' ids are free" if expect_all else "",
         )
-        return {r[0] for r in returned}
+        return {row.instance_id for row in rows} if expect_all else {r[0] for r in returned}
 
     async def get_instance(self, instance_id: str) -> InstanceRow | None:
         # Reads that arrive together (many waiters starting at once) share one query.
@@ -603,25 +648,33 @@ class SqlStore(Store):
         return list(work.values())
 
     async def commit_turns(self, owner: str, commits: list[TurnCommit]) -> list[str]:
-        return await self._write(self._commit_turns, owner, commits)
+        return await self._write_assuming(self._commit_turns, owner, commits)
 
-    def _commit_turns(self, db: Db, owner: str, commits: list[TurnCommit]) -> list[str]:
+    def _commit_turns(self, db: Db, owner: str, commits: list[TurnCommit], assume: bool) -> list[str]:
+        """Write the turns that still apply; returns the instances whose turns were refused as stale.
+
+        ``assume``: every turn applies, as it nearly always does (see ``_write_assuming``).
+        """
         # The rows are locked (in one order, so that two batches cannot deadlock) before
         # they are checked: a worker whose lease just expired and the one that took the
         # instance over cannot both find the history where they left it.
         ids = sorted({c.instance_id for c in commits})
-        # Both statements go before either answer is read: one round trip in a pipeline.
-        locking = [
-            db.execute(
-                "SELECT instance_id, history_length, lease_owner FROM instances "
-                f"WHERE {where} ORDER BY instance_id{self.row_lock_clause}",
-                args,
-            )
-            for where, args in (self._in("instance_id", chunk) for chunk in _chunks(ids))
-        ]
-        deleting = self._delete_locked_tasks(db, owner, [o.task.id for c in commits for o in c.finished])
-        found = {r[0]: (r[1], r[2]) for cursor in locking for r in cursor.fetchall()}
-        deleted = {r[0] for r in deleting.fetchall()} if deleting is not None else set()
+        finished = sorted({o.task.id for c in commits for o in c.finished})  # an activity may run twice
+        if assume and len(ids) == len(commits):
+            found, deleted = self._expect_turns_apply(db, owner, commits, finished)
+        else:
+            # Both statements go before either answer is read: one round trip in a pipeline.
+            locking = [
+                db.execute(
+                    "SELECT instance_id, history_length, lease_owner FROM instances "
+                    f"WHERE {where} ORDER BY instance_id{self.row_lock_clause}",
+                    args,
+                )
+                for where, args in (self._in("instance_id", chunk) for chunk in _chunks(ids))
+            ]
+            deleting = self._delete_locked_tasks(db, owner, finished)
+            found = {r[0]: (r[1], r[2]) for cursor in locking for r in cursor.fetchall()}
+            deleted = {r[0] for r in deleting.fetchall()} if deleting is not None else set()
         applied = [c for c in commits if self._commit_one(db, owner, c, found.get(c.instance_id), deleted)]
         self._apply_turns(db, owner, applied, found)
         kept = {id(c) for c in applied}
@@ -629,6 +682,37 @@ class SqlStore(Store):
         if any(_news_for_others(c) for c in applied):
             self._notify(db, [c.instance_id for c in applied if c.status_changed])
         return stale
+
+    def _expect_turns_apply(
+        self, db: Db, owner: str, commits: list[TurnCommit], finished: list[int]
+    ) -> tuple[dict[str, tuple[int, str | None]], set[int]]:
+        """What the careful path of ``_commit_turns`` reads, expected instead (and the tasks deleted).
+
+        Every instance is where its turn found it and leased to ``owner``, and
+        every finished task is still locked by ``owner``: the rows are locked,
+        in key order, and counted.
+        """
+        lengths = {c.instance_id: c.expected_history_length for c in commits}
+        for chunk in _chunks(sorted(lengths)):
+            where, args = self._in("instance_id", chunk)
+            keys = [f"{iid}:{lengths[iid]}" for iid in chunk]
+            at, at_args = self._in("instance_id || ':' || history_length", keys)
+            db.expect(
+                f"SELECT COUNT(*) = ? FROM (SELECT 1 FROM instances WHERE {where} AND {at} "
+                f"AND lease_owner = ? ORDER BY instance_id{self.row_lock_clause}) AS leased",
+                [len(chunk), *args, *at_args, owner],
+                "a turn's instance moved on, or its lease passed to another worker",
+            )
+        for chunk in _chunks(finished):
+            where, args = self._in("id", chunk)
+            db.expect(
+                f"SELECT COUNT(*) = ? FROM (SELECT 1 FROM tasks WHERE {where} AND locked_by = ? "
+                f"ORDER BY id{self.row_lock_clause}) AS locked",
+                [len(chunk), *args, owner],
+                "a finished activity's task lock passed to another worker",
+            )
+            db.execute(f"DELETE FROM tasks WHERE {where}", args)
+        return {iid: (length, owner) for iid, length in lengths.items()}, set(finished)
 
     def _commit_one(
         self, db: Db, owner: str, c: TurnCommit, found: tuple[int, str | None] | None, deleted: set[int]

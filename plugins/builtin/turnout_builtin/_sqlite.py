@@ -24,7 +24,7 @@ from typing import IO, Any, TypeVar
 from turnout import ComponentError
 
 from ._metadata import SqliteMetadata
-from ._sql import SqlStore, insert_values_sql, update_values_sql
+from ._sql import AssumptionFailed, SqlStore, insert_values_sql, update_values_sql
 
 T = TypeVar("T")
 
@@ -103,11 +103,16 @@ class _Db:
         skip_conflicts: bool = False,
         returning: str = "",
         then: Callable[[list[Any]], None] | None = None,
+        expect_all: str = "",
     ) -> list[Any]:
         sql = insert_values_sql(table, columns, skip_conflicts, returning)
         if not returning:
-            self._conn.executemany(sql, rows)
+            inserted = self._conn.executemany(sql, rows).rowcount
+            if expect_all and inserted != len(rows):
+                raise AssumptionFailed(expect_all)
             return []
+        if expect_all:
+            raise ValueError("insert_rows: expect_all counts the rows inserted, and returns none")
         # In-process, a call per row costs microseconds (sqlite3's executemany cannot return rows).
         returned = (self._conn.execute(sql, row).fetchone() for row in rows)
         inserted = [r for r in returned if r is not None]
@@ -115,6 +120,10 @@ class _Db:
             return inserted
         self.later.append((inserted, then))
         return []
+
+    def expect(self, sql: str, args: Sequence[Any], what: str) -> None:
+        if not self._conn.execute(sql, args).fetchone()[0]:
+            raise AssumptionFailed(what)
 
     def update_rows(
         self, table: str, key: str, assignments: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
