@@ -30,9 +30,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from bench import report
 from bench.common import RESULT_PREFIX, WORKLOADS
+from bench.netdelay import DelayProxy
+from bench.report import NETWORK, REPEATED
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -40,6 +43,8 @@ LOGS = BENCH / "results" / "logs"  # git-ignored: one log per process, for when 
 PEERS_BIN = Path(sys.executable).parent
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 PROCESS_TIMEOUT = 240.0  # seconds; a workload that takes longer has failed, and is reported so
+NETWORK_ONE_WAY_SECONDS = 0.25e-3
+"""The network workload's delay each way: a 0.5 ms round trip, as between two machines of one data centre."""
 
 
 # -- the machine -------------------------------------------------------------------------
@@ -185,6 +190,47 @@ def pg_commit_ms(conninfo: str, commits: int = 300) -> float | None:
         return None
 
 
+def pg_round_trip_ms(conninfo: str, queries: int = 300) -> float | None:
+    """The median time of ``SELECT 1``: one round trip to the server and back, and little else."""
+    import psycopg
+
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+            samples = []
+            for _ in range(queries):
+                began = time.perf_counter()
+                conn.execute("SELECT 1").fetchone()
+                samples.append((time.perf_counter() - began) * 1000)
+            return statistics.median(samples)
+    except psycopg.Error:
+        return None
+
+
+def network_round_trips(conninfo: str) -> dict[str, Any]:
+    """What the network workload's proxy adds to a round trip, measured on the PostgreSQL server."""
+    host, port = pg_endpoint(conninfo)
+    with DelayProxy((host, port), NETWORK_ONE_WAY_SECONDS) as proxy:
+        through = pg_round_trip_ms(with_endpoint(conninfo, proxy.port))
+    return {
+        "one_way_delay_ms": NETWORK_ONE_WAY_SECONDS * 1000,
+        "round_trip_ms_direct": pg_round_trip_ms(conninfo),
+        "round_trip_ms_through_proxy": through,
+    }
+
+
+def pg_endpoint(conninfo: str) -> tuple[str, int]:
+    """The host and port of a server URL."""
+    url = urlsplit(conninfo)
+    return url.hostname or "127.0.0.1", url.port or 5432
+
+
+def with_endpoint(conninfo: str, port: int) -> str:
+    """The same URL, to a port on this machine (a proxy in front of the server)."""
+    url = urlsplit(conninfo)
+    user = url.netloc.rpartition("@")[0]
+    return urlunsplit(url._replace(netloc=(f"{user}@" if user else "") + f"127.0.0.1:{port}"))
+
+
 def with_database(conninfo: str, database: str) -> str:
     """The same server, another database (a URL's path is the database name)."""
     base = conninfo.rsplit("/", 1)[0]
@@ -224,6 +270,22 @@ class System:
         """Before each process: on PostgreSQL, a checkpoint, so that no run pays for the one before."""
         if self.pg is not None and self.key.endswith("postgresql"):
             pg_settle(self.pg)
+
+    def endpoint(self) -> tuple[str, int]:
+        """What the runner reaches over the network: the PostgreSQL server."""
+        if self.pg is None:
+            raise RuntimeError(f"{self.label} talks to no server: it has no network workload")
+        return pg_endpoint(self.pg)
+
+    @contextlib.contextmanager
+    def via(self, port: int) -> Iterator[None]:
+        """Runners (and the set-up of their stores) reach :meth:`endpoint` through ``127.0.0.1:port``."""
+        assert self.pg is not None
+        direct, self.pg = self.pg, with_endpoint(self.pg, port)
+        try:
+            yield
+        finally:
+            self.pg = direct
 
 
 @dataclass
@@ -332,6 +394,18 @@ class TemporalSystem(System):
     def store(self, scratch: Path) -> Iterator[list[str]]:
         yield ["--address", self.address]
 
+    def endpoint(self) -> tuple[str, int]:
+        host, port = self.address.rsplit(":", 1)
+        return host, int(port)
+
+    @contextlib.contextmanager
+    def via(self, port: int) -> Iterator[None]:
+        direct, self.address = self.address, f"127.0.0.1:{port}"
+        try:
+            yield
+        finally:
+            self.address = direct
+
 
 def systems(turnout_python: str, pg: str) -> list[System]:
     """The five systems of the issue, in the order they run."""
@@ -339,9 +413,11 @@ def systems(turnout_python: str, pg: str) -> list[System]:
     runner = "bench.runners."
     turnout_workloads = ("w1", "latency", "w2", "startup", "memory")
     peer_workloads = ("w1", "latency", "w2", "startup")
+    # The network workload needs a server between the runner and its state: not SQLite's file.
+    with_network = ("w1", "latency", NETWORK, "w2", "startup")
     # DBOS runs two idiomatic styles and keeps the better figure; its queue-based sync fan-out takes
     # 2-5 s a workflow on these machines, so it runs only with --all-styles, to keep `make bench` short.
-    dbos_styles = {w: ("async", "sync") for w in peer_workloads} | {"w2": ("async",)}
+    dbos_styles = {w: ("async", "sync") for w in with_network} | {"w2": ("async",)}
     # Turnout's start-up is judged with every plugin of the project's venv loading (the first style);
     # the figure with only what `pip install turnout` ships is reported beside it.
     turnout_styles = {"startup": ("all-plugins", "core-only")}
@@ -362,7 +438,7 @@ def systems(turnout_python: str, pg: str) -> list[System]:
             "turnout",
             turnout_python,
             runner + "turnout_runner",
-            turnout_workloads,
+            (*with_network, "memory"),
             dict(turnout_styles),
             keep="first",
             pg=pg,
@@ -376,12 +452,12 @@ def systems(turnout_python: str, pg: str) -> list[System]:
             "dbos",
             peers,
             runner + "dbos_runner",
-            peer_workloads,
+            with_network,
             dict(dbos_styles),
             pg=pg,
         ),
         TemporalSystem(
-            "temporal", "Temporal dev server", "temporal", peers, runner + "temporal_runner", peer_workloads
+            "temporal", "Temporal dev server", "temporal", peers, runner + "temporal_runner", with_network
         ),
     ]
 
@@ -393,7 +469,7 @@ def better(workload: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether figure ``a`` beats ``b``: a peer is compared at its best style."""
     if workload == "w1":
         return a["workflows_per_second"] > b["workflows_per_second"]
-    if workload == "latency":
+    if workload in ("latency", NETWORK):
         return a["p50_ms"] < b["p50_ms"]
     if workload == "w2":
         return a["mean_ms"] < b["mean_ms"]
@@ -402,28 +478,31 @@ def better(workload: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a["seconds"] < b["seconds"]
 
 
-REPEATED = {"w1": "workflows_per_second", "latency": "p50_ms"}
-"""Workloads run in several processes, each on a fresh store, and the figure each is judged by:
-one run of them can be a quarter off the next on a shared machine."""
-
-
 def run_style(
     system: System, workload: str, style: str | None, startup_runs: int, repeats: int
 ) -> dict[str, Any]:
-    """One workload in one style: one process; start-up, W1 and latency: several, the median kept."""
+    """One workload in one style: one process; start-up, W1 and latency: several, the median kept.
+
+    The network workload is the latency workload with a delay proxy between
+    the runner and its server (see bench/netdelay.py).
+    """
     tag = f"{system.key}-{workload}" + (f"-{style}" if style else "")
-    cmd = [system.python, "-m", system.module, "--workload", workload]
+    cmd = [system.python, "-m", system.module, "--workload", "latency" if workload == NETWORK else workload]
     if style:
         cmd += ["--style", style]
     runs = startup_runs if workload == "startup" else repeats if workload in REPEATED else 1
     outcomes: list[Outcome] = []
-    for n in range(runs):
-        system.settle()
-        with tempfile.TemporaryDirectory(prefix=f"bench-{tag}-") as tmp, system.store(Path(tmp)) as args:
-            outcome = run_process(cmd + args, f"{tag}-{n}" if runs > 1 else tag)
-        outcomes.append(outcome)
-        if outcome.error:
-            return {"error": outcome.error, "wall_seconds": outcome.wall_seconds}
+    with contextlib.ExitStack() as network:
+        if workload == NETWORK:
+            proxy = network.enter_context(DelayProxy(system.endpoint(), NETWORK_ONE_WAY_SECONDS))
+            network.enter_context(system.via(proxy.port))
+        for n in range(runs):
+            system.settle()
+            with tempfile.TemporaryDirectory(prefix=f"bench-{tag}-") as tmp, system.store(Path(tmp)) as args:
+                outcome = run_process(cmd + args, f"{tag}-{n}" if runs > 1 else tag)
+            outcomes.append(outcome)
+            if outcome.error:
+                return {"error": outcome.error, "wall_seconds": outcome.wall_seconds}
     first = outcomes[0].record or {}
     if workload in REPEATED:
         figure = REPEATED[workload]
@@ -491,7 +570,7 @@ def summary(record: dict[str, Any]) -> str:
     style = f"  [{record['style']}]" if "style" in record else ""
     if w == "w1":
         text = f"{record['workflows_per_second']:.1f} workflows/s ({record['seconds']:.2f} s)"
-    elif w == "latency":
+    elif w in ("latency", NETWORK):
         text = f"p50 {record['p50_ms']:.1f} ms, p99 {record['p99_ms']:.1f} ms"
     elif w == "w2":
         text = f"{record['mean_ms']:.0f} ms per workflow (p50 {record['p50_ms']:.0f} ms)"
@@ -511,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--turnout-python", default=str(ROOT / ".venv" / "bin" / "python"))
     p.add_argument("--postgres", default=os.environ.get("TURNOUT_BENCH_PG", DEFAULT_PG), help="server URL")
     p.add_argument("--systems", nargs="*", help="a subset of the systems (keys as in results.json)")
-    p.add_argument("--workloads", nargs="*", choices=WORKLOADS, help="a subset of the workloads")
+    p.add_argument("--workloads", nargs="*", choices=(*WORKLOADS, NETWORK), help="a subset of the workloads")
     p.add_argument("--startup-runs", type=int, default=3, help="processes per start-up figure (median)")
     p.add_argument("--repeats", type=int, default=3, help="processes per W1 and latency figure (median)")
     p.add_argument("--all-styles", action="store_true", help="also DBOS's queue-based sync fan-out (slow)")
@@ -545,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     if pg_server:
         pg_settle(args.postgres)
     pg_commit = pg_commit_ms(args.postgres) if pg_server else None
+    network = network_round_trips(args.postgres) if pg_server else None
     load_before = load_average()
     print(
         f"bench: {mach['cores']} cores, {mach['memory_bytes'] / 2**30:.0f} GiB, {mach['cpu_model']}; "
@@ -573,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
                 for w in workloads:
                     record = run_workload(system, w, args.startup_runs, args.repeats, base)
                     records.append(record)
-                    print(f"  {w:<8} {summary(record)}", flush=True)
+                    print(f"  {w:<11} {summary(record)}", flush=True)
         except RuntimeError as exc:
             for w in workloads:
                 if not any(r["system"] == system.key and r["workload"] == w for r in records):
@@ -590,12 +670,13 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": {"before": load_before, "after": load_average()},
         "postgresql": pg_server,
         "postgresql_commit_ms": pg_commit,
+        "network": network,
         "workloads": report.workload_sizes(),
         "systems": {s.key: {"label": s.label, **infos.get(s.key, {})} for s in chosen},
         "partial": partial,
         "records": records,
     }
-    results["targets"] = report.targets(records, pg_commit)
+    results["targets"] = report.targets(records, pg_commit, network)
     output = args.output or (
         BENCH / "results" / f"partial-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
         if partial
