@@ -693,25 +693,32 @@ class SqlStore(Store):
         in key order, and counted.
         """
         lengths = {c.instance_id: c.expected_history_length for c in commits}
+        counts: list[str] = []  # one statement checks all: each costs the client and the server
+        args: list[Any] = []
         for chunk in _chunks(sorted(lengths)):
-            where, args = self._in("instance_id", chunk)
-            keys = [f"{iid}:{lengths[iid]}" for iid in chunk]
-            at, at_args = self._in("instance_id || ':' || history_length", keys)
-            db.expect(
-                f"SELECT COUNT(*) = ? FROM (SELECT 1 FROM instances WHERE {where} AND {at} "
-                f"AND lease_owner = ? ORDER BY instance_id{self.row_lock_clause}) AS leased",
-                [len(chunk), *args, *at_args, owner],
-                "a turn's instance moved on, or its lease passed to another worker",
+            where, where_args = self._in("instance_id", chunk)
+            at, at_args = self._in(
+                "instance_id || ':' || history_length", [f"{i}:{lengths[i]}" for i in chunk]
             )
-        for chunk in _chunks(finished):
-            where, args = self._in("id", chunk)
-            db.expect(
-                f"SELECT COUNT(*) = ? FROM (SELECT 1 FROM tasks WHERE {where} AND locked_by = ? "
-                f"ORDER BY id{self.row_lock_clause}) AS locked",
-                [len(chunk), *args, owner],
-                "a finished activity's task lock passed to another worker",
+            counts.append(
+                f"(SELECT COUNT(*) = ? FROM (SELECT 1 FROM instances WHERE {where} AND {at} "
+                f"AND lease_owner = ? ORDER BY instance_id{self.row_lock_clause}) AS leased)"
             )
-            db.execute(f"DELETE FROM tasks WHERE {where}", args)
+            args += [len(chunk), *where_args, *at_args, owner]
+        deletes = [self._in("id", chunk) for chunk in _chunks(finished)]
+        for (where, where_args), chunk in zip(deletes, _chunks(finished), strict=True):
+            counts.append(
+                f"(SELECT COUNT(*) = ? FROM (SELECT 1 FROM tasks WHERE {where} AND locked_by = ? "
+                f"ORDER BY id{self.row_lock_clause}) AS locked)"
+            )
+            args += [len(chunk), *where_args, owner]
+        db.expect(
+            "SELECT " + " AND ".join(counts),
+            args,
+            "a turn's instance moved on or its lease passed to another worker, or a task's lock did",
+        )
+        for where, where_args in deletes:
+            db.execute(f"DELETE FROM tasks WHERE {where}", where_args)
         return {iid: (length, owner) for iid, length in lengths.items()}, set(finished)
 
     def _commit_one(
