@@ -574,7 +574,11 @@ class SqlStore(Store):
         before, read all of them on every claim, and draining a backlog took
         time in the square of its length; ``python -m bench.claims`` measures it.)
         """
-        skip, skip_args = self._in("m.instance_id", sorted(exclude)) if exclude else ("", [])
+        # One statement names a chunk of the instances to skip; beyond that (thousands of
+        # paused instances, say) the rest are skipped here, from a longer read.
+        ordered = sorted(exclude)
+        named, unnamed = ordered[:IN_CHUNK], ordered[IN_CHUNK:]
+        skip, skip_args = self._in("m.instance_id", named) if named else ("", [])
         due = db.execute(
             "SELECT m.instance_id, i.instance_id IS NOT NULL FROM inbox AS m "
             "LEFT JOIN instances AS i ON i.instance_id = m.instance_id WHERE m.visible_at <= ? "
@@ -582,9 +586,10 @@ class SqlStore(Store):
             + (f" AND NOT ({skip})" if skip else "")
             + " ORDER BY m.visible_at LIMIT ?",
             # An instance may have several messages due: more rows than instances wanted.
-            [now, owner, now, *skip_args, 4 * limit],
+            [now, owner, now, *skip_args, 4 * (limit + len(unnamed))],
         ).fetchall()
-        candidates = list(dict.fromkeys(iid for iid, _ in due))[:limit]
+        skipped = set(unnamed)
+        candidates = list(dict.fromkeys(iid for iid, _ in due if iid not in skipped))[:limit]
         if not candidates:
             return []
         wanted = set(candidates)
