@@ -554,10 +554,11 @@ class SqlStore(Store):
         ).fetchall()
         return [r[0] for r in rows]
 
-    @staticmethod
-    def _delete_instances(db: Db, ids: list[str]) -> None:
-        for table in ("instances", "history", "inbox", "tasks"):
-            db.execute(f"DELETE FROM {table} WHERE instance_id IN ({marks(ids)})", ids)
+    def _delete_instances(self, db: Db, ids: list[str]) -> None:
+        for chunk in _chunks(ids):  # a family may have more members than a statement takes parameters
+            where, args = self._in("instance_id", chunk)
+            for table in ("instances", "history", "inbox", "tasks"):
+                db.execute(f"DELETE FROM {table} WHERE {where}", args)
 
     # -- turns ---------------------------------------------------------------------------
 
