@@ -9,10 +9,10 @@ as it drained.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import pytest
+from dialects import is_postgres, numbers, with_default_sqlite_limits
 
 from turnout import RuntimeStatus
 from turnout_builtin._events import Event, Kind
@@ -72,19 +72,13 @@ async def test_messages_of_a_vanished_instance_are_claimed_to_be_dropped(dialect
 @pytest.mark.parametrize("analyzed", [False, True], ids=["as-written", "analyzed"])
 async def test_a_claim_reads_due_messages_through_their_index(dialect_store: Any, analyzed: bool) -> None:
     """With 20,000 messages due, the plan walks the index on ``visible_at`` and stops at the limit."""
-    postgres = type(dialect_store).__name__ == "PostgresStore"
+    postgres = is_postgres(dialect_store)
     recorded: list[tuple[str, list[Any]]] = []
 
     def fill_and_explain(db: Any) -> list[str]:
         db.execute(
             "INSERT INTO instances (instance_id, workflow_name, status, execution_id, created_at, "
-            "last_updated_at) "
-            + (
-                f"SELECT 'i' || g, 'wf', 'PENDING', 'e', 0, 0 FROM generate_series(1, {DUE}) g"
-                if postgres
-                else f"WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {DUE}) "
-                "SELECT 'i' || n, 'wf', 'PENDING', 'e', 0, 0 FROM g"
-            )
+            f"last_updated_at) SELECT 'i' || n, 'wf', 'PENDING', 'e', 0, 0 FROM {numbers(DUE, dialect_store)}"
         )
         db.execute(
             "INSERT INTO inbox (instance_id, visible_at, event) SELECT instance_id, 1, '{}' FROM instances"
@@ -112,10 +106,8 @@ async def test_a_claim_reads_due_messages_through_their_index(dialect_store: Any
 
 async def test_more_instances_excluded_than_a_statement_can_name(dialect_store: Any) -> None:
     """Paused instances with buffered messages are excluded from every claim: there may be tens
-    of thousands, more than SQLite takes parameters in one statement (32,766 in its default
-    build; this machine's Python allows more, so the test sets the default)."""
-    if type(dialect_store).__name__ == "SqliteStore":
-        dialect_store._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)
+    of thousands, more than SQLite takes parameters in one statement (32,766 in its default build)."""
+    with_default_sqlite_limits(dialect_store)
     await start(dialect_store, "parked", T0)
     await raise_many(dialect_store, "parked", 5)
     await start(dialect_store, "free", T0 + 1)
