@@ -274,9 +274,10 @@ class Store(ABC):
 
     @abstractmethod
     async def ready_instances(self, owner: str, now: float, limit: int, exclude: set[str]) -> list[str]:
-        """Instances with visible messages, oldest message first, except ``exclude``, now leased by ``owner``.
+        """Instances with visible messages, except ``exclude``, now leased by ``owner``.
 
-        Instances leased by another live worker are left to it.
+        The instance whose message became visible first comes first. Instances
+        leased by another live worker are left to it.
         """
 
     @abstractmethod
