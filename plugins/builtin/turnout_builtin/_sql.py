@@ -717,13 +717,15 @@ class SqlStore(Store):
                 f"AND lease_owner = ? ORDER BY instance_id{self.row_lock_clause}) AS leased)"
             )
             args += [len(chunk), *where_args, *at_args, owner]
-        deletes = [self._in("id", chunk) for chunk in _chunks(finished)]
-        for (where, where_args), chunk in zip(deletes, _chunks(finished), strict=True):
+        deletes = []
+        for chunk in _chunks(finished):
+            where, where_args = self._in("id", chunk)
             counts.append(
                 f"(SELECT COUNT(*) = ? FROM (SELECT 1 FROM tasks WHERE {where} AND locked_by = ? "
                 f"ORDER BY id{self.row_lock_clause}) AS locked)"
             )
             args += [len(chunk), *where_args, owner]
+            deletes.append((where, where_args))
         db.expect(
             "SELECT " + " AND ".join(counts),
             args,
