@@ -21,26 +21,15 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from turnout.metadata import field_error, invalid, missing
+from turnout.metadata import field_error, invalid, missing, parse_duration
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
-_DURATION_UNITS = {
-    "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1),
-    "m": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-    "d": timedelta(days=1),
-}
-_ISO_DURATION = TypeAdapter(timedelta)
 
 
 def _is_hostname(host: str) -> bool:
@@ -79,35 +68,6 @@ def check_host_port(value: str) -> str:
     if not port.isdigit() or not 1 <= int(port) <= 65535:
         raise invalid("host_port", "host:port with a port from 1 to 65535")
     return text
-
-
-def parse_duration(value: Any, *, allow_zero: bool = False) -> timedelta:
-    """A positive duration from Go/Dapr text (``30s``, ``1h30m``, ``2d``), ISO 8601 (``PT1H``) or seconds.
-
-    With ``allow_zero``, zero is accepted too (for "do not wait" settings).
-    """
-    result: timedelta | None = None
-    if isinstance(value, timedelta):
-        result = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        result = timedelta(seconds=value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"\d+(?:\.\d+)?", text):
-            result = timedelta(seconds=float(text))
-        elif _DURATION.match(text):
-            parts = _DURATION_PART.findall(text)
-            result = sum((float(n) * _DURATION_UNITS[unit] for n, unit in parts), timedelta())
-        elif text[:1] in ("P", "p"):
-            try:
-                result = _ISO_DURATION.validate_python(text.upper())
-            except ValidationError:
-                result = None
-    if result is None:
-        raise invalid("duration", "a duration such as '30s', '10m', '1h30m', '2d' or 'PT1H'")
-    if result < timedelta() or (result == timedelta() and not allow_zero):
-        raise invalid("duration", "a positive duration" + (" or 0" if allow_zero else ""))
-    return result
 
 
 class TemporalMetadata(BaseModel):
