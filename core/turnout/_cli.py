@@ -15,12 +15,13 @@ import sys
 import types
 import typing
 from collections.abc import Sequence
+from datetime import timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from ._build import validate_specs
@@ -137,7 +138,16 @@ def list_components(as_json: bool) -> None:
         click.echo(_table([("", name, f"pip install {KNOWN_DISTRIBUTIONS[name]}") for name in missing]))
 
 
-_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "mapping", list: "list"}
+_TYPE_NAMES = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    dict: "mapping",
+    list: "list",
+    timedelta: "duration",
+    SecretStr: "string (secret)",
+}
 
 
 def type_label(annotation: Any) -> str:
@@ -203,6 +213,18 @@ def describe_fields(model: type[BaseModel]) -> list[dict[str, Any]]:
     return fields
 
 
+def default_text(value: Any) -> str:
+    """A default as a component file would spell it: JSON, and a duration as Go writes it (``1h30m``)."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+        if seconds and seconds == int(seconds):
+            whole = int(seconds)
+            parts = [(whole // 3600, "h"), (whole % 3600 // 60, "m"), (whole % 60, "s")]
+            return "".join(f"{n}{unit}" for n, unit in parts if n)
+        return f"{seconds:g}s"
+    return json.dumps(value)
+
+
 @components.command("describe")
 @click.argument("component_type", metavar="TYPE")
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata's JSON schema.")
@@ -233,7 +255,7 @@ def describe_component(component_type: str, as_json: bool) -> None:
         elif item["default"] is None:
             need = "optional"
         else:
-            need = f"default {json.dumps(item['default'])}"
+            need = f"default {default_text(item['default'])}"
         click.echo(f"  {item['name']}: {item['type']}, {need}")
         if item["description"]:
             click.echo(f"      {item['description']}")

@@ -9,12 +9,13 @@ from typing import Any
 
 
 @contextlib.asynccontextmanager
-async def fresh_pg_store(conninfo: str) -> AsyncIterator[Any]:
-    """A store on a schema of its own, with one connection that every call reuses; dropped after."""
+async def fresh_pg_store(conninfo: str, **options: Any) -> AsyncIterator[Any]:
+    """A store on a schema of its own, dropped after; by default with one connection that every
+    call reuses (``options`` go to ``PostgresStore``)."""
     from turnout_builtin._postgres import PostgresStore, drop_schema
 
     schema = f"test_{uuid.uuid4().hex[:12]}"
-    made = PostgresStore(conninfo, schema=schema, max_connections=1)
+    made = PostgresStore(conninfo, schema=schema, **{"max_connections": 1, **options})
     await made.open()
     try:
         yield made

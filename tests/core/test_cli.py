@@ -92,6 +92,7 @@ def test_components_describe() -> None:
     assert "  connectionString: string, required" in lines
     assert '  schema: string, default "turnout"' in lines
     assert "  maxConns: integer (>= 1), default 10" in lines
+    assert "  timeout: duration, default 20s" in lines
     description = PostgresMetadata.model_fields["connection_string"].description
     assert f"      {description}" in lines
 
@@ -258,3 +259,23 @@ def test_internal_errors_exit_1_and_say_how_to_see_more() -> None:
 )
 def test_type_labels(annotation: object, label: str) -> None:
     assert type_label(annotation) == label
+
+
+def test_describe_spells_durations_and_secrets_as_a_component_file_does() -> None:
+    from datetime import timedelta
+
+    from pydantic import SecretStr
+
+    from turnout._cli import default_text, type_label
+
+    assert [default_text(timedelta(seconds=s)) for s in (20, 60, 3600, 5400, 0.5, 90061)] == [
+        "20s",
+        "1m",
+        "1h",
+        "1h30m",
+        "0.5s",
+        "25h1m1s",
+    ]
+    assert default_text("turnout") == '"turnout"' and default_text(10) == "10"
+    assert type_label(timedelta) == "duration" and type_label(timedelta | None) == "duration"
+    assert type_label(SecretStr) == "string (secret)"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from turnout.metadata import parse_duration
 
 
 class BuiltinMetadata(BaseModel):
@@ -123,3 +128,15 @@ class PostgresMetadata(BaseModel):
         description="How long a worker's claim on an instance or an activity lasts without a heartbeat; "
         "a dead worker's work passes to another after this long.",
     )
+    timeout: timedelta = Field(
+        default=timedelta(seconds=20),
+        description="How long one database operation may take, as a Go duration or a number of "
+        "seconds (Dapr's 'timeout'): the server cancels a statement that runs longer, a connection "
+        "attempt gives up after it, and a server, or a worker's machine, that stops answering is "
+        "given up on after about twice as long. The engine retries each.",
+    )
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _parse_timeout(cls, value: Any) -> timedelta:
+        return parse_duration(value)

@@ -27,6 +27,7 @@ from ._threads import ThreadRunner
 try:
     import psycopg
     from psycopg import sql as pgsql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
     from psycopg_pool import ConnectionPool
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ComponentError(
@@ -232,6 +233,48 @@ def _outside_transactions(conn: psycopg.Connection[Any], fn: Callable[..., T], a
     return result
 
 
+def keepalives(timeout: float) -> dict[str, int]:
+    """TCP keepalives that give up on a silent peer after about twice ``timeout``, in whole seconds.
+
+    The kernel's own defaults start probing after two hours idle. Named as
+    libpq names them; the server's settings are the same with ``tcp_`` before
+    the three ``keepalives_*``.
+    """
+    seconds = max(1, round(timeout))
+    return {
+        "keepalives_idle": seconds,
+        "keepalives_interval": max(1, seconds // 4),
+        "keepalives_count": 4,
+        # Also bounds how long data sent may go unacknowledged, when keepalives do not run.
+        "tcp_user_timeout": 2 * seconds * 1000,
+    }
+
+
+def with_network_timeouts(conninfo: str, timeout: float) -> str:
+    """``conninfo`` with libpq's network timeouts derived from ``timeout``, where it sets none.
+
+    libpq's own defaults wait for ever to connect, and for ever for the answer
+    of a server that vanished without a word (a failover, a cut network): the
+    thread waiting would hang for as long. Here a connection attempt gives up
+    after ``timeout``, and a silent server after about twice ``timeout``. What
+    the user's connection string sets is kept.
+    """
+    defaults = {"connect_timeout": max(1, round(timeout)), "keepalives": 1, **keepalives(timeout)}
+    given = conninfo_to_dict(conninfo)
+    return make_conninfo(conninfo, **{k: v for k, v in defaults.items() if k not in given})
+
+
+def redacted(conninfo: str) -> str:
+    """``conninfo`` fit for an error message or a log: its password masked."""
+    try:
+        fields = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return "(a connection string libpq cannot read)"  # it may hold a password: not echoed
+    if "password" in fields:
+        fields["password"] = "***"
+    return make_conninfo("", **fields)
+
+
 def _json_rows(columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> str:
     return json.dumps([dict(zip(columns, row, strict=True)) for row in rows])
 
@@ -249,11 +292,20 @@ class PostgresStore(SqlStore):
         schema: str = "turnout",
         max_connections: int = 10,
         lease_seconds: float = 10.0,
+        timeout: float = 20.0,
     ) -> None:
         self.conninfo = conninfo
         self.schema = schema
         self.max_connections = max_connections
         self.lease_seconds = lease_seconds
+        self.timeout = timeout
+        try:
+            self._network_conninfo = with_network_timeouts(conninfo, timeout)
+        except psycopg.ProgrammingError as exc:
+            raise ComponentError(
+                f"state.postgresql: connectionString is neither a libpq 'key=value' string nor a "
+                f"postgresql:// URL ({str(exc).strip()})"
+            ) from exc
         self.channel = f"turnout_{schema}"
         self._pool: ConnectionPool[Any] | None = None
         self._threads = ThreadRunner(max_connections, "turnout-pg")
@@ -270,6 +322,7 @@ class PostgresStore(SqlStore):
             schema=metadata.schema_name,
             max_connections=metadata.max_connections,
             lease_seconds=metadata.lease_seconds,
+            timeout=metadata.timeout.total_seconds(),
         )
 
     # -- running SQL ---------------------------------------------------------------------
@@ -292,8 +345,9 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             if exc.sqlstate == EXPECTATION_FAILED:
                 raise AssumptionFailed(exc.diag.message_primary or str(exc)) from exc
-            if isinstance(exc, psycopg.OperationalError):
-                # The server restarted or the network failed: the caller may retry.
+            if isinstance(exc, psycopg.OperationalError | psycopg.errors.IdleInTransactionSessionTimeout):
+                # The server restarted, the network failed, a statement ran out of time, or the
+                # server ended a transaction this worker left idle (it froze): the caller may retry.
                 raise EngineError(
                     "state.postgresql", fn.__name__.lstrip("_"), str(exc).strip(), retryable=True
                 ) from exc
@@ -315,7 +369,24 @@ class PostgresStore(SqlStore):
     # -- lifecycle -----------------------------------------------------------------------
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
+        # One message for all (no parameters: the simple protocol, which takes several).
+        #  - statement_timeout: a statement stuck behind another session's lock is cancelled,
+        #    and the engine retries, instead of holding a thread and a connection for ever.
+        #  - the server's keepalives: if this worker's machine vanishes in the middle of a
+        #    transaction, the server ends the session and the rows it locked are free for the
+        #    workers that take its instances over (their claims skip locked rows).
+        # Not idle_in_transaction_session_timeout: a pipelined transaction is never idle in the
+        # server's sense before its Sync, so it would not apply; a worker frozen mid-transaction
+        # (SIGSTOP) keeps its rows until it wakes or dies (PostgreSQL 17's transaction_timeout).
+        settings = {"statement_timeout": max(1, round(self.timeout * 1000))} | {
+            name if name == "tcp_user_timeout" else f"tcp_{name}": value
+            for name, value in keepalives(self.timeout).items()
+        }
+        statements = [pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema))] + [
+            pgsql.SQL("SET {} = {}").format(pgsql.Identifier(name), pgsql.Literal(value))
+            for name, value in settings.items()
+        ]
+        conn.execute(pgsql.SQL("; ").join(statements))
 
     async def open(self) -> None:
         await self._threads.run(self._open)
@@ -323,9 +394,10 @@ class PostgresStore(SqlStore):
     def _open(self) -> None:
         self._migrate()
         self._pool = ConnectionPool(
-            self.conninfo,
+            self._network_conninfo,
             min_size=1,
             max_size=self.max_connections,
+            timeout=self.timeout,  # for a free connection: PoolTimeout, retried like a lost server
             kwargs={"autocommit": True},
             configure=self._configure,
             open=False,
@@ -340,9 +412,10 @@ class PostgresStore(SqlStore):
 
     def _migrate(self) -> None:
         try:
-            conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self._network_conninfo, autocommit=True)
         except psycopg.Error as exc:
-            raise ComponentError(f"cannot connect to PostgreSQL ({self.conninfo!r}): {exc}".strip()) from exc
+            shown = redacted(self.conninfo)
+            raise ComponentError(f"cannot connect to PostgreSQL ({shown!r}): {exc}".strip()) from exc
         with conn:
             schema = pgsql.Identifier(self.schema)
             with conn.transaction():
@@ -398,7 +471,7 @@ class PostgresStore(SqlStore):
         delay = 0.1
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(self._network_conninfo, autocommit=True) as conn:
                     conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self.channel)))
                     delay = 0.1
                     if self._on_notify is not None:

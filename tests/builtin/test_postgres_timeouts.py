@@ -1,0 +1,141 @@
+"""``state.postgresql``'s ``timeout``: no database operation waits for ever.
+
+A statement stuck behind somebody else's lock is cancelled by the server and
+reported as a retryable error, bounded so that code without the timeout fails
+the test instead of hanging it. The network timeouts (a server, or a worker's
+machine, that vanishes without a word) cannot be provoked on loopback, where
+the kernel answers for both ends: their tests check that every connection
+carries them, at both ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pg_stores import fresh_pg_store
+from pydantic import ValidationError
+
+from turnout import ComponentError, EngineError, RuntimeStatus
+from turnout_builtin import PostgresMetadata
+from turnout_builtin._events import Event, Kind
+from turnout_builtin._postgres import PostgresStore, redacted, with_network_timeouts
+from turnout_builtin._store import InstanceRow
+
+TIMEOUT = 0.5
+BOUND = 30.0  # how long a test waits before it calls the wait endless
+T0 = 1_700_000_000.0
+
+
+async def add_instance(store: Any, instance_id: str) -> None:
+    row = InstanceRow(instance_id, "wf", RuntimeStatus.PENDING, "e1", T0, T0)
+    await store.create_instance(row, Event(Kind.WORKFLOW_STARTED, T0, name="wf"), T0, False)
+
+
+def admin(conninfo: str, schema: str) -> Any:
+    import psycopg
+
+    conn = psycopg.connect(conninfo, autocommit=True)
+    conn.execute(f'SET search_path TO "{schema}"')
+    return conn
+
+
+async def test_a_statement_behind_a_foreign_lock_is_cancelled_and_retryable(postgres_conninfo: str) -> None:
+    async with fresh_pg_store(postgres_conninfo, timeout=TIMEOUT) as store:
+        await add_instance(store, "a")
+        with admin(postgres_conninfo, store.schema) as other:
+            # Somebody's ALTER TABLE, or a session left open in psql, holds the table.
+            other.execute("BEGIN")
+            other.execute("LOCK TABLE instances IN ACCESS EXCLUSIVE MODE")
+            # A read, and a write: a pipelined transaction, whose statements run to its Sync.
+            for call in (lambda: store.get_instance("a"), lambda: add_instance(store, "b")):
+                started = time.monotonic()
+                with pytest.raises(EngineError) as caught:
+                    await asyncio.wait_for(call(), BOUND)
+                assert caught.value.retryable
+                assert "statement timeout" in str(caught.value)
+                assert time.monotonic() - started >= TIMEOUT
+            other.execute("ROLLBACK")
+        # The connection survived the cancel, and the write left nothing behind: it is retried.
+        assert await store.get_instance("b") is None
+        await add_instance(store, "b")
+        row = await store.get_instance("b")
+        assert row is not None and row.status is RuntimeStatus.PENDING
+
+
+async def test_the_store_connections_carry_the_timeouts(postgres_conninfo: str) -> None:
+    async with fresh_pg_store(postgres_conninfo, timeout=TIMEOUT) as store:
+        with store._pool.connection() as conn:
+            server = conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', "
+                "'tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count', "
+                "'tcp_user_timeout') ORDER BY name"
+            ).fetchall()
+            client = conn.info.dsn.split()
+    # The server's: it ends a session whose worker's machine went silent mid-transaction.
+    assert server == [
+        ("statement_timeout", "500"),
+        ("tcp_keepalives_count", "4"),
+        ("tcp_keepalives_idle", "1"),
+        ("tcp_keepalives_interval", "1"),
+        ("tcp_user_timeout", "2000"),
+    ]
+    # The client's gives up on a server that went silent.
+    for parameter in (
+        "connect_timeout=1",
+        "keepalives_idle=1",
+        "keepalives_count=4",
+        "tcp_user_timeout=2000",
+    ):
+        assert parameter in client
+
+
+def test_network_timeouts_fill_only_what_the_connection_string_leaves_out() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    filled = conninfo_to_dict(with_network_timeouts("host=db user=app", 20))
+    assert filled == {
+        "host": "db",
+        "user": "app",
+        "connect_timeout": "20",
+        "keepalives": "1",
+        "keepalives_idle": "20",
+        "keepalives_interval": "5",
+        "keepalives_count": "4",
+        "tcp_user_timeout": "40000",
+    }
+    kept = conninfo_to_dict(
+        with_network_timeouts("postgresql://app@db/orders?connect_timeout=3&keepalives_idle=60", 20)
+    )
+    assert (kept["connect_timeout"], kept["keepalives_idle"], kept["dbname"]) == ("3", "60", "orders")
+
+
+def test_timeout_takes_dapr_spellings_and_refuses_the_rest() -> None:
+    base = {"connectionString": "host=db"}
+    assert PostgresMetadata.model_validate(base).timeout == timedelta(seconds=20)
+    for value, seconds in (("1m30s", 90), ("5", 5), (2.5, 2.5), ("PT1M", 60)):
+        metadata = PostgresMetadata.model_validate({**base, "timeout": value})
+        assert PostgresStore.from_metadata(metadata).timeout == seconds
+    for value, expected in (("soon", "a duration such as '30s'"), ("0", "a positive duration")):
+        with pytest.raises(ValidationError) as caught:
+            PostgresMetadata.model_validate({**base, "timeout": value})
+        [error] = caught.value.errors()
+        assert error["loc"] == ("timeout",) and expected in error["msg"]
+
+
+def test_a_connection_string_libpq_cannot_read_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ComponentError, match="connectionString is neither") as caught:
+        PostgresStore("host='unclosed password=hunter2")
+    assert "hunter2" not in str(caught.value)
+    assert redacted("postgresql://app:hunter2@db/orders") == "user=app password=*** dbname=orders host=db"
+
+
+async def test_an_unreachable_server_is_reported_without_the_password(unused_tcp_port: int) -> None:
+    store = PostgresStore(f"host=127.0.0.1 port={unused_tcp_port} user=app password=hunter2", timeout=2)
+    with pytest.raises(ComponentError, match="cannot connect to PostgreSQL") as caught:
+        await asyncio.wait_for(store.open(), BOUND)
+    assert "hunter2" not in str(caught.value) and "password=***" in str(caught.value)
+    await store.close()
