@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from pg_cluster import PgCluster, throwaway_cluster
 from pg_stores import fresh_pg_store
+
+from turnout.testing import missing_server
 
 
 @pytest.fixture
@@ -29,3 +32,18 @@ async def dialect_store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
         return
     async with fresh_pg_store(request.getfixturevalue("postgres_conninfo")) as made:
         yield made
+
+
+@pytest.fixture
+def cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL cluster of the test's own, for tests that stop, freeze or crash the
+    server (never the machine's shared one); removed afterwards."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing_server("psycopg is not installed: pip install 'turnout[postgresql]'")
+    try:
+        with throwaway_cluster() as started:
+            yield started
+    except LookupError as exc:
+        missing_server(f"cannot run a throwaway PostgreSQL cluster: {exc}")

@@ -16,6 +16,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -125,6 +126,34 @@ class PgCluster:
         if self.user is not None:
             command = ["runuser", "-u", self.user, "--", *command]
         return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+
+    def processes(self) -> list[int]:
+        """The postmaster and its children (backends, checkpointer, WAL writer...), by pid."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # The command may hold spaces and brackets: the fields after the last ')' are plain.
+                fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == postmaster:
+                    children.append(int(Path(stat).parent.name))
+        return [postmaster, *children]
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Every server process stopped (SIGSTOP) for the block: its kernel still acknowledges
+        packets and keepalives, but nothing answers. Continued (SIGCONT) however the block ends."""
+        stopped: list[int] = []
+        try:
+            for pid in self.processes():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+            yield
+        finally:
+            for pid in stopped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     def destroy(self) -> None:
         """Stop the server if it runs (a crash stop: nothing in it is kept) and remove the folder."""

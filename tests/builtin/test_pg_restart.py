@@ -29,17 +29,15 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from turnout.testing import missing_server
-
 sys.path.insert(0, str(Path(__file__).parent))
 from multiworker_worker import STEPS, Fleet, check_fleet, wait_until
-from pg_cluster import PgCluster, throwaway_cluster, wait_accepting
+from pg_cluster import PgCluster, wait_accepting
 
 WORKERS = 2
 INSTANCES = 150
@@ -55,20 +53,6 @@ CONNECTION_TROUBLE = re.compile(
 """What an error caused by the server being away says (psycopg's and libpq's messages)."""
 
 LOOP_FAILED = re.compile(r"^(?P<at>\d\d:\d\d:\d\d\.\d{3}) .*engine loop (?P<loop>\w+) failed")
-
-
-@pytest.fixture
-def cluster() -> Iterator[PgCluster]:
-    """A throwaway cluster of this test's own, removed afterwards."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        missing_server("psycopg is not installed: pip install 'turnout[postgresql]'")
-    try:
-        with throwaway_cluster() as started:
-            yield started
-    except LookupError as exc:
-        missing_server(f"cannot run a throwaway PostgreSQL cluster: {exc}")
 
 
 def _loop_failures(fleet: Fleet, index: int) -> dict[str, list[float]]:

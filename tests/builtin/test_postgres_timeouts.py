@@ -1,11 +1,12 @@
 """``state.postgresql``'s ``timeout``: no database operation waits for ever.
 
-A statement stuck behind somebody else's lock is cancelled by the server and
-reported as a retryable error, bounded so that code without the timeout fails
-the test instead of hanging it. The network timeouts (a server, or a worker's
-machine, that vanishes without a word) cannot be provoked on loopback, where
-the kernel answers for both ends: their tests check that every connection
-carries them, at both ends.
+A statement stuck behind somebody else's lock is cancelled by the server, and
+a call to a frozen server is cut by the client; both are reported as
+retryable errors. Each wait is bounded, so that code without the timeout
+fails the test instead of hanging it. The network timeouts (a server, or a
+worker's machine, that vanishes without a word) cannot be provoked on
+loopback, where the kernel answers for both ends: their tests check that
+every connection carries them, at both ends.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pg_cluster import PgCluster
 from pg_stores import fresh_pg_store
 from pydantic import ValidationError
 
@@ -64,6 +66,22 @@ async def test_a_statement_behind_a_foreign_lock_is_cancelled_and_retryable(post
         await add_instance(store, "b")
         row = await store.get_instance("b")
         assert row is not None and row.status is RuntimeStatus.PENDING
+
+
+async def test_a_call_to_a_frozen_server_is_cut_after_twice_the_timeout(cluster: PgCluster) -> None:
+    async with fresh_pg_store(cluster.conninfo, timeout=TIMEOUT) as store:
+        await add_instance(store, "a")
+        with cluster.frozen():
+            # Stopped, it cancels nothing, and its kernel acknowledges every packet and keepalive.
+            started = time.monotonic()
+            with pytest.raises(EngineError) as caught:
+                await asyncio.wait_for(store.get_instance("a"), BOUND)
+            waited = time.monotonic() - started
+        assert caught.value.retryable
+        assert waited >= 2 * TIMEOUT
+        # Woken, the server answers a new connection; the cut one was dropped from the pool.
+        row = await asyncio.wait_for(store.get_instance("a"), BOUND)
+        assert row is not None and row.instance_id == "a"
 
 
 async def test_the_store_connections_carry_the_timeouts(postgres_conninfo: str) -> None:

@@ -13,8 +13,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache, partial
 from typing import Any, TypeVar
 
@@ -279,6 +282,61 @@ def _json_rows(columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> str:
     return json.dumps([dict(zip(columns, row, strict=True)) for row in rows])
 
 
+class Deadlines:
+    """Cuts the connection of a database call that outlives its deadline, which fails it at once.
+
+    A frozen server (a stopped process, storage that stopped answering) lets
+    neither ``statement_timeout`` fire nor its kernel stop acknowledging our
+    packets and keepalives, so libpq would wait for its answer for ever. One
+    thread looks at the calls in progress a few times per ``limit`` and shuts
+    down the socket of any that is late: the waiting thread wakes to a closed
+    connection, a retryable error, and the pool drops the connection.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()  # guards _calls, and a cut against the call's end
+        self._calls: dict[int, tuple[float, int]] = {}  # the calling thread -> (deadline, socket)
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    @contextlib.contextmanager
+    def watch(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """Watch a call on ``conn`` for the length of the block (a thread makes one call at a time)."""
+        key = threading.get_ident()
+        with self._lock:
+            self._calls[key] = (time.monotonic() + self.limit, conn.pgconn.socket)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="turnout-pg-deadlines", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._calls.pop(key, None)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(min(max(self.limit / 8, 0.05), 2.0)):
+            now = time.monotonic()
+            with self._lock:
+                late = [key for key, (deadline, _) in self._calls.items() if deadline < now]
+                for key in late:
+                    _, fd = self._calls.pop(key)
+                    log.warning(
+                        "turnout: PostgreSQL has not answered a call for %.1fs; its connection is "
+                        "closed and the call fails, to be retried",
+                        self.limit,
+                    )
+                    # On a duplicate of the descriptor: libpq still owns the original, and
+                    # closes it when the pool drops the connection. Under the lock: the call
+                    # cannot end, and its descriptor pass to another connection, meanwhile.
+                    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
+                        sock.shutdown(socket.SHUT_RDWR)
+
+
 class PostgresStore(SqlStore):
     """The built-in engine's state in a PostgreSQL schema."""
 
@@ -299,6 +357,7 @@ class PostgresStore(SqlStore):
         self.max_connections = max_connections
         self.lease_seconds = lease_seconds
         self.timeout = timeout
+        self._deadlines = Deadlines(2 * timeout)
         try:
             self._network_conninfo = with_network_timeouts(conninfo, timeout)
         except psycopg.ProgrammingError as exc:
@@ -340,14 +399,15 @@ class PostgresStore(SqlStore):
         if self._pool is None:
             raise RuntimeError("the PostgreSQL store is not open")
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection() as conn, self._deadlines.watch(conn):
                 return _in_transaction(conn, fn, args) if write else _outside_transactions(conn, fn, args)
         except psycopg.Error as exc:
             if exc.sqlstate == EXPECTATION_FAILED:
                 raise AssumptionFailed(exc.diag.message_primary or str(exc)) from exc
             if isinstance(exc, psycopg.OperationalError | psycopg.errors.IdleInTransactionSessionTimeout):
-                # The server restarted, the network failed, a statement ran out of time, or the
-                # server ended a transaction this worker left idle (it froze): the caller may retry.
+                # The server restarted, the network failed, a statement ran out of time, the
+                # connection outlived its deadline, or a server-wide idle_in_transaction timeout
+                # ended the session: the caller may retry.
                 raise EngineError(
                     "state.postgresql", fn.__name__.lstrip("_"), str(exc).strip(), retryable=True
                 ) from exc
@@ -442,6 +502,7 @@ class PostgresStore(SqlStore):
         self._stop.set()
         await self._threads.run(self._close)
         self._threads.shutdown()
+        self._deadlines.stop()
 
     def _close(self) -> None:
         if self._listener is not None:
