@@ -184,7 +184,7 @@ def main(folder: Path, index: int, workers: int, instances: int) -> int:
 # -- the test side -------------------------------------------------------------------------
 
 
-def components(conninfo: str, schema: str, lease: float, max_conns: int) -> str:
+def components(conninfo: str, schema: str, lease: float, max_conns: int, timeout: float | None = None) -> str:
     """The component file: a state.postgresql store and the workflow.builtin engine on it."""
     store = {
         "connectionString": conninfo,
@@ -192,6 +192,8 @@ def components(conninfo: str, schema: str, lease: float, max_conns: int) -> str:
         "maxConns": str(max_conns),
         "leaseDurationInSeconds": str(lease),
     }
+    if timeout is not None:
+        store["timeout"] = f"{timeout}s"
     documents = [
         {
             "apiVersion": "dapr.io/v1alpha1",
@@ -259,6 +261,7 @@ class Fleet:
         instances: int,
         lease: float,
         max_conns: int = 6,
+        timeout: float | None = None,
     ) -> None:
         self.folder = folder
         self.conninfo = conninfo
@@ -271,7 +274,7 @@ class Fleet:
         self.orphans: dict[int, set[str]] = {}
         """pid -> the instances a killed worker held leases on when it died."""
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "components.yaml").write_text(components(conninfo, schema, lease, max_conns))
+        (folder / "components.yaml").write_text(components(conninfo, schema, lease, max_conns, timeout))
 
     # -- database ----------------------------------------------------------------------
 

@@ -44,10 +44,12 @@ INSTANCES = 150
 LEASE = 2.0
 SEED = 20240613
 FINISH_TIMEOUT = 60.0
+FREEZE_STORE_TIMEOUT = 1.5
+"""The store's ``timeout`` in the freeze: a call to the frozen server is cut after twice this."""
 
 CONNECTION_TROUBLE = re.compile(
     r"connection|server closed|terminating|shutting down|starting up|refused|consuming input|"
-    r"PoolTimeout|couldn't get|admin_shutdown|AdminShutdown|recovery mode",
+    r"PoolTimeout|couldn't get|admin_shutdown|AdminShutdown|recovery mode|has not answered",
     re.IGNORECASE,
 )
 """What an error caused by the server being away says (psycopg's and libpq's messages)."""
@@ -68,7 +70,7 @@ def _loop_failures(fleet: Fleet, index: int) -> dict[str, list[float]]:
 
 
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize("outage", ["restart", "crash", "restart-late"])
+@pytest.mark.parametrize("outage", ["restart", "crash", "restart-late", "freeze"])
 def test_workers_survive_a_server_outage(
     outage: str,
     cluster: PgCluster,
@@ -76,10 +78,17 @@ def test_workers_survive_a_server_outage(
     record_property: Callable[[str, object], None],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The server restarts (or crashes, down past the leases) mid-run: all complete, each step once."""
+    """The server restarts, crashes (down past the leases) or freezes (SIGSTOP: connections stay
+    open, nothing answers, past the leases) mid-run: all complete, each step once."""
     rng = random.Random(f"{SEED}-{outage}")
     fleet = Fleet(
-        tmp_path, cluster.conninfo, "restart_test", workers=WORKERS, instances=INSTANCES, lease=LEASE
+        tmp_path,
+        cluster.conninfo,
+        "restart_test",
+        workers=WORKERS,
+        instances=INSTANCES,
+        lease=LEASE,
+        timeout=FREEZE_STORE_TIMEOUT if outage == "freeze" else None,
     )
     fleet.create_schema()
     try:
@@ -101,6 +110,23 @@ def test_workers_survive_a_server_outage(
         down_at = time.monotonic()
         if outage.startswith("restart"):
             cluster.restart("fast")
+        elif outage == "freeze":
+            with cluster.frozen():
+                frozen = time.monotonic()
+                # Without the client's deadline, the calls in flight would wait for ever.
+                wait_until(
+                    lambda: (
+                        all(
+                            any("has not answered" in r for r in fleet.records(i, ("WARNING",)))
+                            for i in range(WORKERS)
+                        )
+                        and time.monotonic() - frozen > 1.5 * LEASE
+                    ),
+                    30,
+                    "every worker to cut a call to the frozen server, and the leases to expire",
+                    fleet,
+                    interval=0.05,
+                )
         else:
             cluster.stop("immediate")
             stopped = time.monotonic()
