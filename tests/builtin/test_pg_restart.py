@@ -108,40 +108,33 @@ def test_workers_survive_a_server_outage(
         lines_at_outage = fleet.journal_lines()
         noticed_before = [len(fleet.records(i, ("WARNING", "ERROR"))) for i in range(WORKERS)]
         down_at = time.monotonic()
+
+        def noticed(what: str, since: float, seen: Callable[[int], bool]) -> None:
+            """Until every worker has seen the outage (``seen(worker)``), and the leases expired."""
+            wait_until(
+                lambda: all(seen(i) for i in range(WORKERS)) and time.monotonic() - since > 1.5 * LEASE,
+                30,
+                f"every worker to {what}, and the leases to expire",
+                fleet,
+                interval=0.05,
+            )
+
         if outage.startswith("restart"):
             cluster.restart("fast")
         elif outage == "freeze":
             with cluster.frozen():
-                frozen = time.monotonic()
                 # Without the client's deadline, the calls in flight would wait for ever.
-                wait_until(
-                    lambda: (
-                        all(
-                            any("has not answered" in r for r in fleet.records(i, ("WARNING",)))
-                            for i in range(WORKERS)
-                        )
-                        and time.monotonic() - frozen > 1.5 * LEASE
-                    ),
-                    30,
-                    "every worker to cut a call to the frozen server, and the leases to expire",
-                    fleet,
-                    interval=0.05,
+                noticed(
+                    "cut a call to the frozen server",
+                    time.monotonic(),
+                    lambda i: any("has not answered" in r for r in fleet.records(i, ("WARNING",))),
                 )
         else:
             cluster.stop("immediate")
-            stopped = time.monotonic()
-            wait_until(
-                lambda: (
-                    all(
-                        len(fleet.records(i, ("WARNING", "ERROR"))) > noticed_before[i]
-                        for i in range(WORKERS)
-                    )
-                    and time.monotonic() - stopped > 1.5 * LEASE
-                ),
-                30,
-                "every worker to notice the crash, and the leases to expire",
-                fleet,
-                interval=0.05,
+            noticed(
+                "notice the crash",
+                time.monotonic(),
+                lambda i: len(fleet.records(i, ("WARNING", "ERROR"))) > noticed_before[i],
             )
             cluster.start()
         wait_accepting(cluster.conninfo)
