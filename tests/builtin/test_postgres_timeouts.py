@@ -101,7 +101,7 @@ async def test_the_store_connections_carry_the_timeouts(postgres_conninfo: str) 
         ("tcp_keepalives_interval", "1"),
         ("tcp_user_timeout", "2000"),
     ]
-    # The client's gives up on a server that went silent.
+    # The client's: it gives up on a server that went silent.
     for parameter in (
         "connect_timeout=1",
         "keepalives_idle=1",
