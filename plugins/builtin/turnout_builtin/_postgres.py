@@ -404,10 +404,9 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             if exc.sqlstate == EXPECTATION_FAILED:
                 raise AssumptionFailed(exc.diag.message_primary or str(exc)) from exc
-            if isinstance(exc, psycopg.OperationalError | psycopg.errors.IdleInTransactionSessionTimeout):
-                # The server restarted, the network failed, a statement ran out of time, the
-                # connection outlived its deadline, or a server-wide idle_in_transaction timeout
-                # ended the session: the caller may retry.
+            if isinstance(exc, psycopg.OperationalError):
+                # The server restarted, the network failed, a statement ran out of time, or the
+                # call outlived its deadline and its connection was cut: the caller may retry.
                 raise EngineError(
                     "state.postgresql", fn.__name__.lstrip("_"), str(exc).strip(), retryable=True
                 ) from exc
