@@ -12,6 +12,8 @@ every connection carries them, at both ends.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from datetime import timedelta
 from typing import Any
@@ -93,6 +95,12 @@ async def test_the_store_connections_carry_the_timeouts(postgres_conninfo: str) 
                 "'tcp_user_timeout') ORDER BY name"
             ).fetchall()
             client = conn.info.dsn.split()
+            # A DBA finds a worker's sessions by the prefix of its leases' owner (host:pid).
+            named = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (f"turnout:{socket.gethostname()}:{os.getpid()}",),
+            ).fetchone()
+    assert named is not None and named[0] >= 1
     # The server's: it ends a session whose worker's machine went silent mid-transaction.
     assert server == [
         ("statement_timeout", "500"),
@@ -124,11 +132,15 @@ def test_network_timeouts_fill_only_what_the_connection_string_leaves_out() -> N
         "keepalives_interval": "5",
         "keepalives_count": "4",
         "tcp_user_timeout": "40000",
+        "application_name": f"turnout:{socket.gethostname()}:{os.getpid()}",
     }
     kept = conninfo_to_dict(
-        with_network_timeouts("postgresql://app@db/orders?connect_timeout=3&keepalives_idle=60", 20)
+        with_network_timeouts(
+            "postgresql://app@db/orders?connect_timeout=3&keepalives_idle=60&application_name=billing", 20
+        )
     )
     assert (kept["connect_timeout"], kept["keepalives_idle"], kept["dbname"]) == ("3", "60", "orders")
+    assert kept["application_name"] == "billing"
 
 
 def test_timeout_takes_dapr_spellings_and_refuses_the_rest() -> None:

@@ -259,10 +259,17 @@ def with_network_timeouts(conninfo: str, timeout: float) -> str:
     libpq's own defaults wait for ever to connect, and for ever for the answer
     of a server that vanished without a word (a failover, a cut network): the
     thread waiting would hang for as long. Here a connection attempt gives up
-    after ``timeout``, and a silent server after about twice ``timeout``. What
-    the user's connection string sets is kept.
+    after ``timeout``, and a silent server after about twice ``timeout``. The
+    sessions are named after the worker process. What the user's connection
+    string sets is kept.
     """
-    defaults = {"connect_timeout": max(1, round(timeout)), "keepalives": 1, **keepalives(timeout)}
+    defaults = {
+        "connect_timeout": max(1, round(timeout)),
+        "keepalives": 1,
+        **keepalives(timeout),
+        # In pg_stat_activity, a worker's sessions beside its leases (lease_owner is host:pid:...).
+        "application_name": f"turnout:{socket.gethostname()}:{os.getpid()}"[:63],
+    }
     given = conninfo_to_dict(conninfo)
     return make_conninfo(conninfo, **{k: v for k, v in defaults.items() if k not in given})
 
