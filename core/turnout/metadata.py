@@ -9,6 +9,7 @@ value, secrets included) with the plugin's own words.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Any
@@ -28,7 +29,12 @@ _GO_DURATION_UNITS = {
     "h": timedelta(hours=1),
     "d": timedelta(days=1),
 }
-_ISO_DURATION = TypeAdapter(timedelta)
+
+
+@functools.cache
+def _iso_duration() -> TypeAdapter[timedelta]:
+    # Built on first use: building it costs about 20 ms, and most runs never read ISO text.
+    return TypeAdapter(timedelta)
 
 
 def invalid(kind: str, message: str, **context: Any) -> PydanticCustomError:
@@ -84,7 +90,7 @@ def parse_duration(value: Any, *, allow_zero: bool = False) -> timedelta:
             result = sum((float(n) * _GO_DURATION_UNITS[unit] for n, unit in parts), timedelta())
         elif text[:1] in ("P", "p"):
             try:
-                result = _ISO_DURATION.validate_python(text.upper())
+                result = _iso_duration().validate_python(text.upper())
             except ValidationError:
                 result = None
     if result is None:
