@@ -127,17 +127,21 @@ class PgCluster:
             command = ["runuser", "-u", self.user, "--", *command]
         return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
 
-    def processes(self) -> list[int]:
-        """The postmaster and its children (backends, checkpointer, WAL writer...), by pid."""
-        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = []
+    def postmaster(self) -> int:
+        """The server's main process, by pid."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def children(self) -> list[int]:
+        """The postmaster's children (backends, checkpointer, WAL writer...), by pid."""
+        postmaster = self.postmaster()
+        found = []
         for stat in glob.glob("/proc/[0-9]*/stat"):
             with contextlib.suppress(OSError, ValueError, IndexError):
                 # The command may hold spaces and brackets: the fields after the last ')' are plain.
                 fields = Path(stat).read_text().rsplit(")", 1)[1].split()
                 if int(fields[1]) == postmaster:
-                    children.append(int(Path(stat).parent.name))
-        return [postmaster, *children]
+                    found.append(int(Path(stat).parent.name))
+        return found
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[None]:
@@ -145,7 +149,11 @@ class PgCluster:
         packets and keepalives, but nothing answers. Continued (SIGCONT) however the block ends."""
         stopped: list[int] = []
         try:
-            for pid in self.processes():
+            # The postmaster first: stopped, it starts no backend that the list would miss.
+            postmaster = self.postmaster()
+            os.kill(postmaster, signal.SIGSTOP)
+            stopped.append(postmaster)
+            for pid in self.children():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGSTOP)
                     stopped.append(pid)
