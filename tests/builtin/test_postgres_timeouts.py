@@ -86,6 +86,17 @@ async def test_a_call_to_a_frozen_server_is_cut_after_twice_the_timeout(cluster:
         assert row is not None and row.instance_id == "a"
 
 
+async def test_a_worker_stops_while_its_server_is_frozen(cluster: PgCluster) -> None:
+    store = PostgresStore(cluster.conninfo, schema="frozen_close", max_connections=2, timeout=TIMEOUT)
+    await store.open()
+    store.listen(lambda _: None, tag="this-worker")
+    await add_instance(store, "a")
+    with cluster.frozen():
+        # Its call that wakes the listener is cut after twice the timeout; the listener sees
+        # the stop by itself within half a second. Before, the close waited for ever.
+        await asyncio.wait_for(store.close(), BOUND)
+
+
 async def test_the_store_connections_carry_the_timeouts(postgres_conninfo: str) -> None:
     async with fresh_pg_store(postgres_conninfo, timeout=TIMEOUT) as store:
         with store._pool.connection() as conn:

@@ -513,8 +513,13 @@ class PostgresStore(SqlStore):
     def _close(self) -> None:
         if self._listener is not None:
             if self._pool is not None:
-                # Wake the listener out of its wait so that it sees the stop at once.
-                with contextlib.suppress(Exception), self._pool.connection(timeout=1) as conn:
+                # Wake the listener out of its wait so that it sees the stop at once (it sees
+                # it within half a second anyway: a frozen server must not hold the close).
+                with (
+                    contextlib.suppress(Exception),
+                    self._pool.connection(timeout=1) as conn,
+                    self._deadlines.watch(conn),
+                ):
                     conn.execute("SELECT pg_notify(%s, 'stop')", (self.channel,))
             self._listener.join(timeout=5)
             self._listener = None
