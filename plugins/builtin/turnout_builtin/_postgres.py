@@ -275,11 +275,9 @@ def with_network_timeouts(conninfo: str, timeout: float) -> str:
 
 
 def redacted(conninfo: str) -> str:
-    """``conninfo`` fit for an error message or a log: its password masked."""
-    try:
-        fields = conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError:
-        return "(a connection string libpq cannot read)"  # it may hold a password: not echoed
+    """``conninfo`` (one libpq reads: the store refuses others) fit for an error message or a log:
+    its password masked."""
+    fields = conninfo_to_dict(conninfo)
     if "password" in fields:
         fields["password"] = "***"
     return make_conninfo("", **fields)
