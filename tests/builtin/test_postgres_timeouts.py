@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from turnout import ComponentError, EngineError, RuntimeStatus
 from turnout_builtin import PostgresMetadata
 from turnout_builtin._events import Event, Kind
-from turnout_builtin._postgres import PostgresStore, redacted, with_network_timeouts
+from turnout_builtin._postgres import PostgresStore, drop_schema, redacted, with_network_timeouts
 from turnout_builtin._store import InstanceRow
 
 TIMEOUT = 0.5
@@ -95,6 +95,38 @@ async def test_a_worker_stops_while_its_server_is_frozen(cluster: PgCluster) -> 
         # Its call that wakes the listener is cut after twice the timeout; the listener sees
         # the stop by itself within half a second. Before, the close waited for ever.
         await asyncio.wait_for(store.close(), BOUND)
+
+
+async def test_a_start_up_waiting_on_a_frozen_migration_fails_with_the_schema_named(
+    postgres_conninfo: str,
+) -> None:
+    schema = f"frozen_migration_{os.getpid()}"
+    store = PostgresStore(postgres_conninfo, schema=schema, max_connections=2, timeout=TIMEOUT)
+    with admin(postgres_conninfo, "public") as other:
+        # A worker that froze while it migrated this schema holds the lock every worker takes.
+        other.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"turnout-migrate-{schema}",))
+        started = time.monotonic()
+        with pytest.raises(ComponentError, match=f"did not finish migrating schema '{schema}'") as caught:
+            await asyncio.wait_for(store.open(), BOUND)
+        assert time.monotonic() - started >= 2 * TIMEOUT
+        assert "migration lock" in str(caught.value)
+        assert store._deadlines._thread is None  # a refused open leaves no watchdog behind
+        other.execute("SELECT pg_advisory_unlock_all()")
+    try:
+        await asyncio.wait_for(store.open(), BOUND)  # the same store, once the lock is free
+        await add_instance(store, "a")
+        assert await store.get_instance("a") is not None
+    finally:
+        await store.close()
+        await drop_schema(postgres_conninfo, schema)
+
+
+async def test_a_start_up_against_a_frozen_server_fails(cluster: PgCluster) -> None:
+    store = PostgresStore(cluster.conninfo, schema="frozen_open", max_connections=2, timeout=TIMEOUT)
+    with cluster.frozen(), pytest.raises(ComponentError, match="cannot connect to PostgreSQL"):
+        # The connection itself waits on the server: libpq's connect_timeout ends it.
+        await asyncio.wait_for(store.open(), BOUND)
+    await store.close()
 
 
 async def test_the_store_connections_carry_the_timeouts(postgres_conninfo: str) -> None:

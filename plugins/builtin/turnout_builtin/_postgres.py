@@ -303,7 +303,7 @@ class Deadlines:
         self._lock = threading.Lock()  # guards _calls, and a cut against the call's end
         self._calls: dict[int, tuple[float, int]] = {}  # the calling thread -> (deadline, socket)
         self._thread: threading.Thread | None = None
-        self._stopped = threading.Event()
+        self._stopped = threading.Event()  # the running thread's; a watch after a stop starts anew
 
     @contextlib.contextmanager
     def watch(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
@@ -312,7 +312,10 @@ class Deadlines:
         with self._lock:
             self._calls[key] = (time.monotonic() + self.limit, conn.pgconn.socket)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="turnout-pg-deadlines", daemon=True)
+                self._stopped = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._watch, args=(self._stopped,), name="turnout-pg-deadlines", daemon=True
+                )
                 self._thread.start()
         try:
             yield
@@ -321,10 +324,12 @@ class Deadlines:
                 self._calls.pop(key, None)
 
     def stop(self) -> None:
-        self._stopped.set()
+        with self._lock:
+            self._stopped.set()
+            self._thread = None
 
-    def _watch(self) -> None:
-        while not self._stopped.wait(min(max(self.limit / 8, 0.05), 2.0)):
+    def _watch(self, stopped: threading.Event) -> None:
+        while not stopped.wait(min(max(self.limit / 8, 0.05), 2.0)):
             now = time.monotonic()
             with self._lock:
                 late = [key for key, (deadline, _) in self._calls.items() if deadline < now]
@@ -456,7 +461,11 @@ class PostgresStore(SqlStore):
         await self._threads.run(self._open)
 
     def _open(self) -> None:
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self._deadlines.stop()  # a refused open leaves no thread behind
+            raise
         self._pool = ConnectionPool(
             self._network_conninfo,
             min_size=1,
@@ -472,6 +481,7 @@ class PostgresStore(SqlStore):
         except Exception as exc:
             self._pool.close()
             self._pool = None
+            self._deadlines.stop()
             raise ComponentError(f"cannot connect to PostgreSQL: {exc}") from exc
 
     def _migrate(self) -> None:
@@ -480,27 +490,37 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             shown = redacted(self.conninfo)
             raise ComponentError(f"cannot connect to PostgreSQL ({shown!r}): {exc}".strip()) from exc
-        with conn:
-            schema = pgsql.Identifier(self.schema)
-            with conn.transaction():
-                # One worker migrates; the others wait here and then find it done.
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"turnout-migrate-{self.schema}",)
+        try:
+            # Watched like every call: a frozen server, or a worker frozen while it holds the
+            # migration lock, would otherwise hold this start-up for ever.
+            with conn, self._deadlines.watch(conn):
+                self._migrate_on(conn)
+        except psycopg.OperationalError as exc:
+            raise ComponentError(
+                f"PostgreSQL did not finish migrating schema '{self.schema}' "
+                f"({str(exc).strip()}); calls are cut after {self._deadlines.limit:g}s (twice "
+                "state.postgresql's timeout), and another worker may hold the migration lock"
+            ) from exc
+
+    def _migrate_on(self, conn: psycopg.Connection[Any]) -> None:
+        schema = pgsql.Identifier(self.schema)
+        with conn.transaction():
+            # One worker migrates; the others wait here and then find it done.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"turnout-migrate-{self.schema}",))
+            conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            conn.execute(pgsql.SQL("SET LOCAL search_path TO {}").format(schema))
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = row[0] if row and row[0] is not None else 0
+            if version > SCHEMA_VERSION:
+                raise ComponentError(
+                    f"the PostgreSQL schema '{self.schema}' is at version {version}, newer than this "
+                    f"Turnout understands ({SCHEMA_VERSION}): upgrade turnout on every worker"
                 )
-                conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
-                conn.execute(pgsql.SQL("SET LOCAL search_path TO {}").format(schema))
-                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-                version = row[0] if row and row[0] is not None else 0
-                if version > SCHEMA_VERSION:
-                    raise ComponentError(
-                        f"the PostgreSQL schema '{self.schema}' is at version {version}, newer than this "
-                        f"Turnout understands ({SCHEMA_VERSION}): upgrade turnout on every worker"
-                    )
-                for step in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS[step]:
-                        conn.execute(statement)
-                    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
 
     async def close(self) -> None:
         self._stop.set()
