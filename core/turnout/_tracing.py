@@ -14,21 +14,39 @@ import contextlib
 import contextvars
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-try:
-    from opentelemetry import propagate, trace
-except ImportError:  # tracing is optional: pip install 'turnout[tracing]'
-    propagate = None  # type: ignore[assignment]
-    trace = None  # type: ignore[assignment]
-
 Carrier = dict[str, str]
 
+# OpenTelemetry's API modules, once in use (tracing is optional: pip install 'turnout[tracing]').
+trace: Any = None
+propagate: Any = None
 
 _seen_provider = False
+
+
+def _api_in_use() -> bool:
+    """Whether OpenTelemetry's API is in use, imported here only once it is.
+
+    Importing it costs every process start about 15 ms, for nothing unless a
+    tracer provider is set, and setting one imports the API first (an
+    application's own code, or ``opentelemetry-instrument`` before it runs);
+    a provider named in the environment is the one case left to import it for.
+    """
+    global trace, propagate
+    if "opentelemetry.trace" not in sys.modules and not _provider_named_in_environment():
+        return False
+    try:
+        from opentelemetry import propagate as api_propagate
+        from opentelemetry import trace as api_trace
+    except ImportError:  # named in the environment, but not installed
+        return False
+    trace, propagate = api_trace, api_propagate
+    return True
 
 
 def enabled() -> bool:
@@ -43,7 +61,7 @@ def enabled() -> bool:
     global _seen_provider
     if _seen_provider:
         return True
-    if trace is None:
+    if trace is None and not _api_in_use():
         return False
     if getattr(trace, "_TRACER_PROVIDER", True) is None and not _provider_named_in_environment():
         return False  # the common case, without OpenTelemetry's own environment lookups
@@ -60,7 +78,7 @@ def _provider_named_in_environment() -> bool:
 
 def current_carrier() -> Carrier | None:
     """The current trace context as W3C headers (``traceparent``...), or None when there is none."""
-    if propagate is None or not enabled():
+    if not enabled():
         return None
     carrier: Carrier = {}
     propagate.inject(carrier)
@@ -78,14 +96,13 @@ def span(
     Without tracing, one shared no-op: asked for on every turn and activity, a
     generator-based context manager of its own cost a few percent of the engine's time.
     """
-    if trace is None or propagate is None or not enabled():
+    if not enabled():
         return _NO_SPAN
     return _span(name, parent, attributes)
 
 
 @contextlib.contextmanager
 def _span(name: str, parent: Carrier | None, attributes: dict[str, Any] | None) -> Iterator[Any]:
-    assert trace is not None and propagate is not None
     context = propagate.extract(parent) if parent else None
     tracer = trace.get_tracer("turnout")
     with tracer.start_as_current_span(name, context=context, attributes=attributes) as current:
@@ -95,7 +112,7 @@ def _span(name: str, parent: Carrier | None, attributes: dict[str, Any] | None) 
 @contextlib.contextmanager
 def continued(carrier: Carrier) -> Iterator[None]:
     """Make the trace in ``carrier`` (W3C headers of a request) current while the block runs."""
-    if propagate is None or not enabled() or "traceparent" not in carrier:
+    if not enabled() or "traceparent" not in carrier:
         yield
         return
     from opentelemetry import context as otel_context

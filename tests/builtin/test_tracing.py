@@ -82,3 +82,54 @@ def test_management_calls_have_spans(span_exporter: InMemorySpanExporter, tmp_pa
     assert {"turnout start", "turnout get", "turnout history"} <= names
     get_span = next(s for s in exporter.get_finished_spans() if s.name == "turnout get")
     assert get_span.attributes is not None and get_span.attributes["turnout.instance_id"] == iid
+
+
+LATE_PROVIDER = """
+import sys
+import turnout
+
+wf = turnout.Workflows()
+
+
+@wf.activity
+def double(ctx, x):
+    return 2 * x
+
+
+@wf.workflow
+def twice(ctx, x):
+    return (yield ctx.call_activity(double, input=x))
+
+
+with turnout.Runtime(workflows=wf) as rt:
+    assert rt.client().wait(rt.client().start(twice, 1), timeout=30).output == 2
+    untraced = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    assert rt.client().wait(rt.client().start(twice, 2), timeout=30).output == 4
+print(untraced, sorted({s.name for s in exporter.get_finished_spans()}))
+"""
+
+
+def test_an_untraced_process_never_imports_opentelemetry_and_a_provider_set_later_is_used(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "late.py"
+    script.write_text(LATE_PROVIDER)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    # Importing the API costs every process start; nothing had asked for a span.
+    assert done.stdout.strip() == "[] ['activity double', 'turn twice', 'turnout start']", done.stdout
