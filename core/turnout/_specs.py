@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -227,52 +226,16 @@ def _get(raw: Any, key: str) -> Any:
 # Reading files
 
 
-class _Loader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys (PyYAML would silently keep the last one)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.get(key)
-            except TypeError:
-                continue  # an unhashable key: the base class reports it
-            line = key_node.start_mark.line + 1
-            if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key}' (first at line {first})", key_node.start_mark
-                )
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    detail = f"{problem} ({context})" if context else problem
-    return f"not valid YAML{where}: {detail}"
-
-
 def _documents(file: str, text: str, problems: _Problems) -> list[tuple[int, Any]]:
     """The file's non-empty documents with their first line, or [] after adding a problem."""
-    loader = _Loader(text)
-    documents: list[tuple[int, Any]] = []
+    # PyYAML is imported with the first file read: a runtime with no files never pays for it.
+    from ._yaml_documents import YamlProblem, load_documents
+
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            document = loader.construct_document(node)
-            if document is not None:
-                documents.append((node.start_mark.line + 1, document))
-    except yaml.YAMLError as exc:
-        problems.add(_yaml_problem(exc), file=file)
+        documents = load_documents(text)
+    except YamlProblem as exc:
+        problems.add(str(exc), file=file)
         return []
-    finally:
-        loader.dispose()
     if not documents:
         problems.add(
             "the file is empty: expected one or more component documents "
