@@ -37,6 +37,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -423,6 +424,50 @@ class Fleet:
         self.orphans[proc.pid] = {r[0] for r in rows}
         return at
 
+    def held_transactions(self, index: int) -> int:
+        """How many transactions of worker ``index`` hold rows while the server waits on the worker.
+
+        Counted by an id of their own (they locked or wrote rows): after its
+        COMMIT, waiting for the Sync, a session still shows a transaction, holding nothing.
+        """
+        session = f"turnout:{socket.gethostname()}:{self.procs[index].pid}"[:63]
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                "AND backend_xid IS NOT NULL AND wait_event = 'ClientRead'",
+                (session,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def freeze_mid_step(self, index: int, attempts: int = 500) -> float:
+        """SIGSTOP worker ``index`` at a moment one of its transactions holds rows on the server,
+        waiting for the rest of its statements; returns the time of the freeze, recorded as its death.
+
+        A frozen worker's locks stay (its kernel still answers for its sockets), unlike a
+        killed one's. Stopped at a moment with no such transaction, it is continued and
+        stopped again a little later.
+        """
+        proc = self.procs[index]
+        for _ in range(attempts):
+            os.kill(proc.pid, signal.SIGSTOP)
+            while _process_state(proc.pid) != "T":  # stopped by now, not just signalled
+                time.sleep(0.0005)
+            at = time.time()
+            if self.held_transactions(index):
+                break
+            os.kill(proc.pid, signal.SIGCONT)
+            time.sleep(0.002)
+        else:
+            raise AssertionError(f"worker {index} was never caught in the middle of a transaction")
+        with self._connect() as conn:
+            rows = conn.execute(
+                f'SELECT instance_id FROM "{self.schema}".instances WHERE lease_owner LIKE %s',
+                (f"%:{proc.pid}:%",),
+            ).fetchall()
+        self.killed[proc.pid] = at  # it applies nothing more: its turn log is written by its own clock
+        self.orphans[proc.pid] = {r[0] for r in rows}
+        return at
+
     def stop(self, timeout: float = 30.0) -> dict[int, int]:
         """SIGTERM the live workers and wait: index -> exit code."""
         live = {i: p for i, p in self.procs.items() if p.pid not in self.killed and p.poll() is None}
@@ -543,6 +588,12 @@ class Fleet:
                 )
             ]
         return instances, turns
+
+
+def _process_state(pid: int) -> str:
+    """The state letter of ``/proc/<pid>/stat`` (``T`` once stopped)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
 
 
 def wait_until(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import sys
 import time
 import uuid
@@ -170,3 +171,79 @@ def test_three_workers_one_killed_all_complete_once(
     # Last, so that the figures above are reported either way. A loop that fails and restarts still
     # lets the work finish, but it logged an error, rolled back its batch and dropped the turn cache.
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+FROZEN_TIMEOUT = 1.0
+"""The store's ``timeout`` in the freeze: a frozen worker's session is ended after twice this."""
+
+
+@pytest.mark.timeout(150)
+def test_a_worker_frozen_mid_step_holds_nothing_up(
+    postgres_conninfo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker stopped (SIGSTOP) while a transaction of its is open, and left stopped: its kernel
+    keeps its connections up, so nothing ends its session but the other workers; all complete."""
+    fleet = Fleet(
+        tmp_path,
+        postgres_conninfo,
+        f"mw_{uuid.uuid4().hex[:12]}",
+        workers=WORKERS,
+        instances=INSTANCES // 2,
+        lease=LEASE,
+        timeout=FROZEN_TIMEOUT,
+    )
+    fleet.create_schema()
+    try:
+        fleet.start_all()
+        target = INSTANCES // 2 * STEPS // 4
+        wait_until(
+            lambda: fleet.ready() and fleet.journal_lines() >= target,
+            FINISH_TIMEOUT,
+            f"{target} activity executions with every worker started",
+            fleet,
+        )
+        leases = fleet.leases()
+        victim = max(range(WORKERS), key=lambda index: leases[index])
+        frozen_at = time.monotonic()
+        fleet.freeze_mid_step(victim)
+        wait_until(
+            lambda: fleet.finished() == INSTANCES // 2,
+            FINISH_TIMEOUT,
+            f"all {INSTANCES // 2} instances to finish with worker {victim} frozen",
+            fleet,
+            interval=0.05,
+        )
+        finished_after = time.monotonic() - frozen_at
+        # However little its transaction held up, the other workers end its session.
+        wait_until(
+            lambda: fleet.held_transactions(victim) == 0,
+            FINISH_TIMEOUT,
+            f"the other workers to end the session of frozen worker {victim}",
+            fleet,
+        )
+        # Woken, it finds its connection closed and its leases gone; it stops cleanly like the others,
+        # and the turn it was committing when it froze is refused (check_fleet: nothing applied since).
+        frozen = fleet.procs[victim]
+        frozen.send_signal(signal.SIGCONT)
+        frozen.send_signal(signal.SIGTERM)
+        codes = {victim: frozen.wait(timeout=30), **fleet.stop()}
+        assert all(code == 0 for code in codes.values()), f"workers exited {codes}\n{fleet.logs()}"
+        figures = check_fleet(fleet)
+        ended = [
+            record
+            for index in codes
+            for record in fleet.records(index, levels=("WARNING",))
+            if "ended PostgreSQL session" in record
+        ]
+        assert ended, f"no worker ended the frozen worker's session\n{fleet.logs()}"
+        problems = [f"worker {index}: {record}" for index in codes for record in fleet.records(index)]
+        with capsys.disabled():
+            print(
+                f"\nfrozen-worker test: worker {victim} stopped mid-transaction holding "
+                f"{len(fleet.orphans[fleet.procs[victim].pid])} leases; all {INSTANCES // 2} finished "
+                f"{finished_after:.1f} s later; {figures.run_twice} activities ran twice; {ended[0]}"
+            )
+        assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+    finally:
+        fleet.kill_all()
+        fleet.drop_schema()

@@ -129,6 +129,59 @@ async def test_a_start_up_against_a_frozen_server_fails(cluster: PgCluster) -> N
     await store.close()
 
 
+def session_in_transaction(conninfo: str, schema: str, name: str, instance_id: str) -> Any:
+    """A session that locked an instance's row in the middle of a step, then said nothing more.
+
+    What a worker stopped mid-step leaves: its step's first statements sent in
+    a pipeline, no Sync, the server waiting on its next word (``ClientRead``).
+    """
+    import psycopg
+
+    conn = psycopg.connect(f"{conninfo} application_name={name}", autocommit=True)
+    conn.execute(f'SET search_path TO "{schema}"')
+    pipeline = conn.pipeline()
+    pipeline.__enter__()
+    conn.execute("BEGIN")
+    conn.execute("SELECT 1 FROM instances WHERE instance_id = %s FOR UPDATE", (instance_id,))
+    conn.pgconn.flush()
+    return conn
+
+
+def alive(conn: Any, pid: int) -> bool:
+    row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+    return bool(row[0])
+
+
+async def test_a_worker_frozen_mid_step_has_its_session_ended_by_a_live_one(postgres_conninfo: str) -> None:
+    async with fresh_pg_store(postgres_conninfo, timeout=TIMEOUT) as store:
+        for instance_id in ("frozen", "theirs"):
+            await add_instance(store, instance_id)
+        frozen = session_in_transaction(postgres_conninfo, store.schema, "turnout:elsewhere:1", "frozen")
+        # Somebody else's session, as stuck: not Turnout's to end.
+        foreign = session_in_transaction(postgres_conninfo, store.schema, "psql", "theirs")
+        froze = time.monotonic()
+        try:
+            # An idle session of another worker (its pool, its LISTEN): not in a transaction.
+            with (
+                admin(f"{postgres_conninfo} application_name=turnout:elsewhere:2", store.schema) as idle,
+                admin(postgres_conninfo, store.schema) as other,
+            ):
+                frozen_pid, foreign_pid, idle_pid = (c.info.backend_pid for c in (frozen, foreign, idle))
+                while alive(other, frozen_pid):
+                    assert time.monotonic() - froze < BOUND, "the frozen worker's session was never ended"
+                    await store.heartbeat("this-worker", time.time(), [])
+                    await asyncio.sleep(0.1)
+                ended = time.monotonic() - froze
+                # Its row is free for the workers that take its instance over.
+                other.execute("SET lock_timeout = '1s'")
+                other.execute("SELECT 1 FROM instances WHERE instance_id = 'frozen' FOR UPDATE")
+                assert alive(other, foreign_pid) and alive(other, idle_pid)
+        finally:
+            for conn in (frozen, foreign):
+                conn.pgconn.finish()  # their locks go with them, or the schema could not be dropped
+        assert ended >= 2 * TIMEOUT  # no sooner than any call of a live worker may take
+
+
 async def test_the_store_connections_carry_the_timeouts(postgres_conninfo: str) -> None:
     async with fresh_pg_store(postgres_conninfo, timeout=TIMEOUT) as store:
         with store._pool.connection() as conn:

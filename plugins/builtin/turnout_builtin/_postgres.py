@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from functools import lru_cache, partial
 from typing import Any, TypeVar
 
@@ -39,6 +39,26 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 
 T = TypeVar("T")
 log = logging.getLogger("turnout.builtin.postgres")
+
+SESSION_PREFIX = "turnout:"
+"""How a worker's sessions are named (``application_name``): ``turnout:<host>:<pid>``."""
+
+_FROZEN_SESSIONS = f"""
+    SELECT pid, application_name, pg_terminate_backend(pid)
+    FROM pg_stat_activity
+    WHERE datname = current_database() AND usename = current_user AND pid <> pg_backend_pid()
+      AND application_name LIKE '{SESSION_PREFIX}%'
+      AND xact_start IS NOT NULL AND wait_event = 'ClientRead'
+      AND state_change < now() - make_interval(secs => ?)
+"""
+"""A worker's sessions that hold a transaction open, the server waiting on the worker's next word.
+
+Ours never wait on the worker for long mid-transaction: a whole step goes in
+one pipeline. One that has waited longer than any call may last is a frozen
+worker's (a stopped process or container on a machine that still runs, whose
+kernel answers keepalives), and the rows it locked stop every other worker.
+Only sessions of the same role are seen; others' show no state.
+"""
 
 SCHEMA_VERSION = 3
 
@@ -268,7 +288,7 @@ def with_network_timeouts(conninfo: str, timeout: float) -> str:
         "keepalives": 1,
         **keepalives(timeout),
         # In pg_stat_activity, a worker's sessions beside its leases (lease_owner is host:pid:...).
-        "application_name": f"turnout:{socket.gethostname()}:{os.getpid()}"[:63],
+        "application_name": f"{SESSION_PREFIX}{socket.gethostname()}:{os.getpid()}"[:63],
     }
     given = conninfo_to_dict(conninfo)
     return make_conninfo(conninfo, **{k: v for k, v in defaults.items() if k not in given})
@@ -547,6 +567,34 @@ class PostgresStore(SqlStore):
 
     async def recover(self, owner: str) -> None:
         """Nothing to do: work of dead workers is taken over when their leases expire."""
+
+    async def heartbeat(self, owner: str, now: float, tasks: Collection[int]) -> None:
+        """Extend this worker's leases, and end the sessions of frozen workers (see ``_FROZEN_SESSIONS``).
+
+        A dead worker's sessions end with it, and the takeover of its instances
+        waits only for their leases; a frozen one's stay open, and the rows its
+        transaction locked would wait for it for ever.
+        """
+        await super().heartbeat(owner, now, tasks)
+        try:
+            ended = await self._read(self._end_frozen_sessions)
+        except (EngineError, psycopg.Error) as exc:  # the leases are extended: the next beat tries again
+            log.warning("turnout: could not look for frozen workers' sessions: %s", exc)
+            return
+        for pid, name in ended:
+            log.warning(
+                "turnout: ended PostgreSQL session %s of %s, which held a transaction open without a "
+                "word for over %.0fs (a frozen worker); its instances go to the other workers",
+                pid,
+                name,
+                self._deadlines.limit,
+            )
+
+    def _end_frozen_sessions(self, db: Any) -> list[tuple[int, str]]:
+        # Waiting longer than a call may last: the watchdog cuts every call of a live worker
+        # by then, so a session still waiting on its worker has one that is not running.
+        rows = db.execute(_FROZEN_SESSIONS, (self._deadlines.limit,)).fetchall()
+        return [(pid, name) for pid, name, ended in rows if ended]
 
     # -- LISTEN/NOTIFY -------------------------------------------------------------------
 
