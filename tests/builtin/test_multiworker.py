@@ -1,4 +1,4 @@
-"""Several workers on one PostgreSQL schema; one is SIGKILLed mid-run and the others take its work over.
+"""Several workers on one PostgreSQL schema; one is killed, or frozen, mid-run and the others take over.
 
 Three worker processes (``multiworker_worker.py``) share a fresh schema in
 the machine's PostgreSQL server, with a 2 s lease so that takeover is quick.
@@ -16,6 +16,12 @@ everything (DESIGN.md, "The built-in durable engine"):
   history its predecessor left), and the killed worker applied nothing after
   its death;
 - the survivors stop cleanly and logged no engine-loop failure.
+
+A second test stops a worker with SIGSTOP while one of its transactions
+holds rows, and leaves it stopped: its kernel keeps its connections up, so
+only the other workers can end its session (they do, with their heartbeats),
+and all instances must complete; woken, it must stop cleanly, having applied
+nothing since.
 
 The test reports (printed, and as properties) how many activities ran twice,
 how long the survivors took to take the killed worker's instances and

@@ -2,7 +2,9 @@
 
 A statement stuck behind somebody else's lock is cancelled by the server, and
 a call to a frozen server is cut by the client; both are reported as
-retryable errors. Each wait is bounded, so that code without the timeout
+retryable errors. A start-up waiting on a frozen migration fails, naming the
+schema, and the session of a worker frozen mid-step is ended by a live
+worker's heartbeat. Each wait is bounded, so that code without the timeout
 fails the test instead of hanging it. The network timeouts (a server, or a
 worker's machine, that vanishes without a word) cannot be provoked on
 loopback, where the kernel answers for both ends: their tests check that
