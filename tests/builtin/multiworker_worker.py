@@ -550,6 +550,15 @@ class Fleet:
         except FileNotFoundError:
             return 0
 
+    def wait_for_executions(self, target: int, timeout: float) -> None:
+        """Wait until every worker has started its instances and ``target`` activities have run."""
+        wait_until(
+            lambda: self.ready() and self.journal_lines() >= target,
+            timeout,
+            f"{target} activity executions with every worker started",
+            self,
+        )
+
     def journal(self) -> list[Journal]:
         """Every activity execution recorded so far."""
         found = []

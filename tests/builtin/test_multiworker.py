@@ -70,12 +70,7 @@ def _run_once(tmp: Path, conninfo: str, rng: random.Random) -> tuple[Figures, di
         began = time.monotonic()
         fleet.start_all()
         target = rng.randint(total // 5, total // 2)
-        wait_until(
-            lambda: fleet.ready() and fleet.journal_lines() >= target,
-            FINISH_TIMEOUT,
-            f"{target} activity executions with every worker started",
-            fleet,
-        )
+        fleet.wait_for_executions(target, FINISH_TIMEOUT)
         # The busiest worker (most leased instances) dies, so that there is work to take over.
         leases = fleet.leases()
         victim = max(range(WORKERS), key=lambda index: (leases[index], rng.random()))
@@ -202,12 +197,7 @@ def test_a_worker_frozen_mid_step_holds_nothing_up(
     try:
         fleet.start_all()
         target = INSTANCES // 2 * STEPS // 4
-        wait_until(
-            lambda: fleet.ready() and fleet.journal_lines() >= target,
-            FINISH_TIMEOUT,
-            f"{target} activity executions with every worker started",
-            fleet,
-        )
+        fleet.wait_for_executions(target, FINISH_TIMEOUT)
         leases = fleet.leases()
         victim = max(range(WORKERS), key=lambda index: leases[index])
         frozen_at = time.monotonic()

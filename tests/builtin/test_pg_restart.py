@@ -99,12 +99,7 @@ def test_workers_survive_a_server_outage(
             target = total - rng.randint(2, 10)  # the last results are in flight
         else:
             target = rng.randint(total // 5, total // 2)
-        wait_until(
-            lambda: fleet.ready() and fleet.journal_lines() >= target,
-            FINISH_TIMEOUT,
-            f"{target} activity executions with every worker started",
-            fleet,
-        )
+        fleet.wait_for_executions(target, FINISH_TIMEOUT)
         lines_at_outage = fleet.journal_lines()
         noticed_before = [len(fleet.records(i, ("WARNING", "ERROR"))) for i in range(WORKERS)]
         down_at = time.monotonic()

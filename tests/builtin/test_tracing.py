@@ -86,20 +86,9 @@ def test_management_calls_have_spans(span_exporter: InMemorySpanExporter, tmp_pa
 
 LATE_PROVIDER = """
 import sys
+
 import turnout
-
-wf = turnout.Workflows()
-
-
-@wf.activity
-def double(ctx, x):
-    return 2 * x
-
-
-@wf.workflow
-def twice(ctx, x):
-    return (yield ctx.call_activity(double, input=x))
-
+from fresh_process import twice, wf
 
 with turnout.Runtime(workflows=wf) as rt:
     assert rt.client().wait(rt.client().start(twice, 1), timeout=30).output == 2
@@ -122,14 +111,8 @@ print(untraced, sorted({s.name for s in exporter.get_finished_spans()}))
 def test_an_untraced_process_never_imports_opentelemetry_and_a_provider_set_later_is_used(
     tmp_path: Path,
 ) -> None:
-    import subprocess
-    import sys
+    from fresh_process import run_script
 
-    script = tmp_path / "late.py"
-    script.write_text(LATE_PROVIDER)
-    done = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
     # Importing the API costs every process start; nothing had asked for a span.
-    assert done.stdout.strip() == "[] ['activity double', 'turn twice', 'turnout start']", done.stdout
+    out = run_script(tmp_path, LATE_PROVIDER)
+    assert out.strip() == "[] ['activity double', 'turn twice', 'turnout start']", out

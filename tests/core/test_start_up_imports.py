@@ -9,27 +9,16 @@ milliseconds of every start (the benchmark's start-up target is 0.5 s).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from fresh_process import run_script
 
 NO_FILES = """
 import json
 import sys
+
 import turnout
-
-wf = turnout.Workflows()
-
-
-@wf.activity
-def double(ctx, x):
-    return 2 * x
-
-
-@wf.workflow
-def twice(ctx, x):
-    return (yield ctx.call_activity(double, input=x))
-
+from fresh_process import twice, wf
 
 with turnout.Runtime(workflows=wf) as rt:
     assert rt.client().wait(rt.client().start(twice, 21), timeout=30).output == 42
@@ -40,12 +29,6 @@ NOT_FOR_THE_DEFAULT = {"yaml", "opentelemetry", "psycopg", "psycopg_pool", "http
 
 
 def test_the_default_engine_imports_none_of_the_optional_libraries(tmp_path: Path) -> None:
-    script = tmp_path / "default.py"
-    script.write_text(NO_FILES)
-    done = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    imported = set(json.loads(done.stdout))
+    imported = set(json.loads(run_script(tmp_path, NO_FILES)))
     assert "turnout" in imported and "pydantic" in imported  # the script did run the engine
     assert imported & NOT_FOR_THE_DEFAULT == set()
