@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,6 +184,18 @@ async def test_a_worker_frozen_mid_step_has_its_session_ended_by_a_live_one(post
             for conn in (frozen, foreign):
                 conn.pgconn.finish()  # their locks go with them, or the schema could not be dropped
         assert ended >= 2 * TIMEOUT  # no sooner than any call of a live worker may take
+
+
+async def test_the_documented_query_lists_this_workers_sessions(postgres_conninfo: str) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "components.md").read_text()
+    query = re.search(r"^```sql name=worker-sessions\n(.*?)^```$", page, re.MULTILINE | re.DOTALL)
+    assert query is not None, "docs/components.md lost its worker-sessions query"
+    async with fresh_pg_store(postgres_conninfo, timeout=TIMEOUT) as store:
+        await add_instance(store, "a")
+        with admin(postgres_conninfo, store.schema) as other:
+            rows = other.execute(query.group(1)).fetchall()
+    names = {row[1] for row in rows}
+    assert f"turnout:{socket.gethostname()}:{os.getpid()}"[:63] in names
 
 
 async def test_the_store_connections_carry_the_timeouts(postgres_conninfo: str) -> None:
