@@ -40,13 +40,23 @@ def _api_in_use() -> bool:
     global trace, propagate
     if "opentelemetry.trace" not in sys.modules and not _provider_named_in_environment():
         return False
+    api = _import_api()
+    if api is None:
+        return False
+    trace, propagate = api
+    return True
+
+
+@functools.cache
+def _import_api() -> tuple[Any, Any] | None:
+    # Once: a provider named in the environment without the API installed would otherwise
+    # try the import again on every step of every workflow.
     try:
         from opentelemetry import propagate as api_propagate
         from opentelemetry import trace as api_trace
-    except ImportError:  # named in the environment, but not installed
-        return False
-    trace, propagate = api_trace, api_propagate
-    return True
+    except ImportError:
+        return None
+    return api_trace, api_propagate
 
 
 def enabled() -> bool:
