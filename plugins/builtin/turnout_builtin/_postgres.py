@@ -483,9 +483,12 @@ class PostgresStore(SqlStore):
     def _open(self) -> None:
         try:
             self._migrate()
+            self._open_pool()
         except BaseException:
             self._deadlines.stop()  # a refused open leaves no thread behind
             raise
+
+    def _open_pool(self) -> None:
         self._pool = ConnectionPool(
             self._network_conninfo,
             min_size=1,
@@ -501,7 +504,6 @@ class PostgresStore(SqlStore):
         except Exception as exc:
             self._pool.close()
             self._pool = None
-            self._deadlines.stop()
             raise ComponentError(f"cannot connect to PostgreSQL: {exc}") from exc
 
     def _migrate(self) -> None:
